@@ -1,0 +1,113 @@
+# regfs: a vetted membership register served as a FUSE filesystem.
+#
+#   make            build ./regfs (optimised, -Werror)
+#   make test       build with AddressSanitizer + UBSan and run every test
+#   make demo       generate the whole surge, import, vet and mount it at ./mnt
+#   make bench      surge-scale benchmark (scripts/bench)
+#   make install PREFIX=/usr/local
+#
+# V=1 shows the commands.  CFLAGS/LDFLAGS are the caller's to set.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+PKGS    := fuse3 sqlite3 jansson libsodium libutf8proc
+TESTPKGS:= cmocka
+
+# A fresh machine lacks the libraries: install them before pkg-config is asked.
+ifeq ($(filter clean undemo,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && echo ok),ok)
+$(info regfs: installing missing Debian packages with scripts/install-deps)
+$(if $(shell scripts/install-deps 1>&2 && echo ok),,$(error scripts/install-deps failed))
+endif
+endif
+
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/san
+SANFLAGS:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build/opt
+SANFLAGS:=
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) $(CFLAGS) \
+              -Ibackend $(shell pkg-config --cflags $(PKGS))
+ALL_LDFLAGS:= $(SANFLAGS) $(LDFLAGS)
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+BACKEND_SRC := $(sort $(wildcard backend/*.c))
+CLI_SRC     := $(sort $(wildcard cli/*.c) $(wildcard fs/*.c))
+TEST_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+
+BACKEND_OBJ := $(BACKEND_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIB         := $(BUILD)/libregfs.a
+
+.PHONY: all test check asan unit integration demo undemo bench install clean
+all: regfs
+
+regfs: $(BUILD)/regfs
+	$(Q)cp $< $@
+
+$(BUILD)/regfs: $(CLI_OBJ) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
+
+$(LIB): $(BACKEND_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Icli -Ifs -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS) \
+	    $(shell pkg-config --cflags --libs $(TESTPKGS))
+
+-include $(BACKEND_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+$(BUILD)/backend/orgs_data.o: data/organisations.csv
+$(BUILD)/backend/nicknames_data.o: data/nicknames.tsv
+
+# `make test` is the one command CI runs: everything, under the sanitizers.
+test:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 check
+
+asan: test
+
+check: $(BUILD)/regfs $(TEST_BIN)
+	$(Q)tests/run --build $(BUILD)
+
+unit: $(TEST_BIN)
+	$(Q)tests/run --build $(BUILD) --unit-only
+
+demo: regfs
+	$(Q)scripts/demo
+
+undemo:
+	$(Q)scripts/demo --stop
+
+bench: regfs
+	$(Q)scripts/bench
+
+install: regfs
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/regfs
+	install -m 0755 regfs $(DESTDIR)$(PREFIX)/bin/regfs
+	ln -sf regfs $(DESTDIR)$(PREFIX)/bin/mount.regfs
+	install -m 0644 man/regfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/regfs.1
+	install -m 0644 data/*.csv data/*.tsv $(DESTDIR)$(PREFIX)/share/regfs/
+
+clean:
+	rm -rf build regfs

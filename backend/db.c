@@ -1,0 +1,338 @@
+/*
+ * db.c: opening the register, its migrations, the statement cache, transactions and errors.
+ *
+ * Every connection runs with WAL journaling (readers never block the writer, nor it them),
+ * synchronous=NORMAL (a commit survives a crash of the process; WAL mode keeps the database
+ * consistent across a power cut too, at worst losing the last commits), foreign keys on and a busy
+ * timeout, so that a second writer waits for the first instead of failing at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db_internal.h"
+
+#define RG_APPLICATION_ID 0x72676673   /* "rgfs": PRAGMA application_id marks a regfs file */
+#define RG_BUSY_TIMEOUT_MS 30000
+
+static const char SQL_BEGIN_IMMEDIATE[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_READ[] = "BEGIN";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+
+int rg_fail(rg_db *db, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int rg_sqlfail(rg_db *db, int sqlite_rc)
+{
+    int rc;
+
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: rc = -EBUSY; break;
+    case SQLITE_FULL: rc = -ENOSPC; break;
+    case SQLITE_NOMEM: rc = -ENOMEM; break;
+    case SQLITE_READONLY: rc = -EROFS; break;
+    case SQLITE_PERM:
+    case SQLITE_AUTH: rc = -EACCES; break;
+    case SQLITE_CANTOPEN: rc = -ENOENT; break;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG: rc = -EINVAL; break;
+    case SQLITE_NOTADB: rc = -EINVAL; break;
+    default: rc = -EIO; break;
+    }
+    if (sqlite_rc == SQLITE_FULL || (sqlite_rc & 0xff) == SQLITE_IOERR)
+        return rg_fail(db, sqlite_rc == SQLITE_FULL ? -ENOSPC : -EIO, "%s", sqlite3_errstr(sqlite_rc));
+    return rg_fail(db, rc, "%s", db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(sqlite_rc));
+}
+
+sqlite3_stmt *rg_stmt(rg_db *db, const char *sql)
+{
+    size_t h = ((uintptr_t)sql >> 3) % RG_STMT_SLOTS;
+    int rc;
+
+    for (size_t n = 0; n < RG_STMT_SLOTS; n++, h = (h + 1) % RG_STMT_SLOTS) {
+        if (db->stmts[h].text == sql) {
+            sqlite3_stmt *st = db->stmts[h].stmt;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+        if (db->stmts[h].text == NULL) {
+            sqlite3_stmt *st;
+            rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+            if (rc != SQLITE_OK) {
+                rg_sqlfail(db, rc);
+                return NULL;
+            }
+            db->stmts[h].text = sql;
+            db->stmts[h].stmt = st;
+            return st;
+        }
+    }
+    rg_fail(db, -ENOMEM, "statement cache full (raise RG_STMT_SLOTS)");
+    return NULL;
+}
+
+int rg_exec_stmt(rg_db *db, sqlite3_stmt *st)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : rg_sqlfail(db, rc);
+}
+
+static int exec_sql(rg_db *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db->sql, sql, NULL, NULL, &msg);
+
+    if (rc != SQLITE_OK) {
+        int err = rg_sqlfail(db, rc);
+        if (msg)
+            rg_fail(db, err, "%s", msg);
+        sqlite3_free(msg);
+        return err;
+    }
+    return 0;
+}
+
+static int pragma_int(rg_db *db, const char *pragma, int *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db->sql, pragma, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return rg_sqlfail(db, rc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : rg_sqlfail(db, rc);
+}
+
+int rg_db_schema_version(void)
+{
+    return rg_schema_nmigrations;
+}
+
+int rg_db_user_version(rg_db *db)
+{
+    int v = -1;
+
+    return pragma_int(db, "PRAGMA user_version", &v) < 0 ? -1 : v;
+}
+
+/* Brings the schema up to date.  All missing migrations run in one transaction with the bump. */
+static int migrate(rg_db *db, int from)
+{
+    char bump[64];
+    int rc;
+
+    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")) < 0)
+        return rc;
+    /* Re-read under the write lock: another process may have migrated meanwhile. */
+    if ((rc = pragma_int(db, "PRAGMA user_version", &from)) < 0)
+        goto out_rollback;
+    for (int v = from; v < rg_schema_nmigrations; v++) {
+        if ((rc = exec_sql(db, rg_schema_migrations[v])) < 0) {
+            rg_fail(db, rc, "schema migration %d -> %d failed: %s", v, v + 1, db->errmsg);
+            goto out_rollback;
+        }
+    }
+    snprintf(bump, sizeof bump, "PRAGMA user_version = %d", rg_schema_nmigrations);
+    if ((rc = exec_sql(db, bump)) < 0)
+        goto out_rollback;
+    snprintf(bump, sizeof bump, "PRAGMA application_id = %d", RG_APPLICATION_ID);
+    if ((rc = exec_sql(db, bump)) < 0)
+        goto out_rollback;
+    return exec_sql(db, "COMMIT");
+out_rollback:
+    sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* The file must be ours: a fresh empty file, or one stamped with our application_id. */
+static int check_identity(rg_db *db, const char *path, int *version)
+{
+    int appid = 0, rc;
+
+    if ((rc = pragma_int(db, "PRAGMA application_id", &appid)) < 0 ||
+        (rc = pragma_int(db, "PRAGMA user_version", version)) < 0)
+        return rc == -EINVAL ? rg_fail(db, -EINVAL, "%s: not a regfs database", path) : rc;
+    if (*version == 0 && appid == 0) {
+        int tables = 0;
+        if ((rc = pragma_int(db, "SELECT count(*) FROM sqlite_schema", &tables)) < 0)
+            return rc;
+        if (tables > 0)
+            return rg_fail(db, -EINVAL, "%s: not a regfs database (it has tables of its own)", path);
+        return 0;
+    }
+    if (appid != RG_APPLICATION_ID)
+        return rg_fail(db, -EINVAL, "%s: not a regfs database", path);
+    if (*version > rg_schema_nmigrations)
+        return rg_fail(db, -EPROTO, "%s: schema version %d is newer than this regfs (%d); upgrade regfs",
+                       path, *version, rg_schema_nmigrations);
+    return 0;
+}
+
+int rg_db_open(const char *path, int flags, rg_db **out)
+{
+    int version = 0, rc, oflags;
+    rg_db *db;
+    struct stat sb;
+
+    *out = db = calloc(1, sizeof *db);
+    if (!db)
+        return -ENOMEM;
+    db->readonly = !!(flags & RG_OPEN_READONLY);
+
+    if (stat(path, &sb) < 0) {
+        if (errno != ENOENT || !(flags & RG_OPEN_CREATE) || db->readonly)
+            return rg_fail(db, -errno, "%s: %s", path, strerror(errno));
+        /* Personal data: the file is created private to its owner, whatever the umask says. */
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return rg_fail(db, -errno, "%s: %s", path, strerror(errno));
+        close(fd);
+    } else if (!S_ISREG(sb.st_mode)) {
+        return rg_fail(db, -EINVAL, "%s: not a regular file", path);
+    }
+
+    oflags = (db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+    rc = sqlite3_open_v2(path, &db->sql, oflags, NULL);
+    if (rc != SQLITE_OK) {
+        rc = rg_sqlfail(db, rc);
+        return rg_fail(db, rc, "%s: %s", path, db->errmsg);
+    }
+    sqlite3_extended_result_codes(db->sql, 1);
+    sqlite3_busy_timeout(db->sql, RG_BUSY_TIMEOUT_MS);
+
+    if ((rc = check_identity(db, path, &version)) < 0)
+        return rc;
+    if (!db->readonly && (rc = exec_sql(db, "PRAGMA journal_mode = WAL")) < 0)
+        return rc;
+    if ((rc = exec_sql(db, "PRAGMA synchronous = NORMAL;"
+                           "PRAGMA foreign_keys = ON;"
+                           "PRAGMA temp_store = MEMORY;"
+                           "PRAGMA cache_size = -32768;")) < 0)
+        return rc;
+    if (version < rg_schema_nmigrations) {
+        if (db->readonly)
+            return rg_fail(db, -EPROTO, "%s: schema version %d needs upgrading; open it read-write once",
+                           path, version);
+        if ((rc = migrate(db, version)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void rg_db_close(rg_db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < RG_STMT_SLOTS; i++)
+        if (db->stmts[i].stmt)
+            sqlite3_finalize(db->stmts[i].stmt);
+    if (db->sql)
+        sqlite3_close_v2(db->sql);
+    free(db);
+}
+
+const char *rg_db_errmsg(const rg_db *db)
+{
+    return db ? db->errmsg : "out of memory";
+}
+
+static int run_simple(rg_db *db, const char *sql)
+{
+    sqlite3_stmt *st = rg_stmt(db, sql);
+
+    return st ? rg_exec_stmt(db, st) : -EIO;
+}
+
+int rg_db_begin(rg_db *db)
+{
+    int rc;
+
+    if (db->readonly)
+        return rg_fail(db, -EROFS, "the register is open read-only");
+    if ((rc = run_simple(db, SQL_BEGIN_IMMEDIATE)) < 0)
+        return rc;
+    db->in_txn = 1;
+    db->audit_head_valid = 0;
+    return 0;
+}
+
+int rg_db_commit(rg_db *db)
+{
+    int rc = run_simple(db, SQL_COMMIT);
+
+    if (rc < 0) {
+        /* A failed COMMIT (a full disk) leaves the transaction open: undo it, change nothing. */
+        char keep[RG_ERRMSG_MAX];
+        memcpy(keep, db->errmsg, sizeof keep);
+        rg_db_rollback(db);
+        memcpy(db->errmsg, keep, sizeof keep);
+        return rc;
+    }
+    db->in_txn = 0;
+    db->audit_head_valid = 0;
+    return 0;
+}
+
+void rg_db_rollback(rg_db *db)
+{
+    if (!sqlite3_get_autocommit(db->sql)) {
+        sqlite3_stmt *st = rg_stmt(db, SQL_ROLLBACK);
+        if (st) {
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+    }
+    db->in_txn = 0;
+    db->audit_head_valid = 0;
+}
+
+int rg_db_read_begin(rg_db *db)
+{
+    return run_simple(db, SQL_BEGIN_READ);
+}
+
+void rg_db_read_end(rg_db *db)
+{
+    if (!sqlite3_get_autocommit(db->sql))
+        run_simple(db, SQL_COMMIT);
+}
+
+int64_t rg_db_data_version(rg_db *db)
+{
+    sqlite3_stmt *st = rg_stmt(db, SQL_DATA_VERSION);
+    int64_t v = -1;
+
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return v;
+}

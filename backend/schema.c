@@ -1,0 +1,130 @@
+/*
+ * schema.c: the register's schema, as the list of migrations that build it.
+ *
+ * Migration i takes a database from PRAGMA user_version i to i+1; a new file runs them all, an older
+ * file runs the ones it lacks, each in the same transaction as the version bump (db.c).  A migration
+ * that has shipped is never edited: a change to the schema is a new entry at the end.
+ *
+ * Text conventions: dates are "YYYY-MM-DD", times are UTC "YYYY-MM-DDTHH:MM:SSZ", unknown values are
+ * '' rather than NULL (so that renderers and exports need no NULL cases).  *_ns columns are
+ * nanoseconds since the epoch, kept so that the filesystem can show an exact, stable mtime.
+ */
+#include "db_internal.h"
+
+const char *const rg_schema_migrations[] = {
+    /* 0 -> 1: the register. */
+    "CREATE TABLE applicant ("
+    "  id              INTEGER PRIMARY KEY CHECK (id > 0),"
+    "  given_name      TEXT NOT NULL,"
+    "  family_name     TEXT NOT NULL,"
+    "  date_of_birth   TEXT NOT NULL DEFAULT '',"
+    "  email           TEXT NOT NULL DEFAULT '',"
+    "  postcode        TEXT NOT NULL DEFAULT '',"
+    "  clp             TEXT NOT NULL,"
+    "  clp_slug        TEXT NOT NULL,"          /* clps/<slug>/: lower-case, [a-z0-9-] */
+    "  kind            TEXT NOT NULL CHECK (kind IN ('member','registered_supporter','affiliated_supporter')),"
+    "  joined_at       TEXT NOT NULL,"          /* as imported: a date or an ISO 8601 UTC time */
+    "  joined_day      TEXT NOT NULL,"          /* its date part: joined/<day>/ */
+    "  declared_party  TEXT NOT NULL DEFAULT '',"
+    "  aims_values     TEXT NOT NULL CHECK (aims_values IN ('yes','no')),"
+    /* The verdict.  manual=1: a person decided and a re-vet never overwrites it. */
+    "  verdict         TEXT NOT NULL DEFAULT 'pending'"
+    "                  CHECK (verdict IN ('approved','excluded','review','pending')),"
+    "  rule            TEXT NOT NULL DEFAULT '',"  /* the deciding rule, or 'manual' */
+    "  score           REAL NOT NULL DEFAULT 0,"
+    "  reasons         TEXT NOT NULL DEFAULT '[]',"/* JSON array, one object per rule that spoke */
+    "  decided_by      TEXT NOT NULL DEFAULT '',"
+    "  decided_at      TEXT NOT NULL DEFAULT '',"
+    "  manual          INTEGER NOT NULL DEFAULT 0 CHECK (manual IN (0,1)),"
+    "  manual_reason   TEXT NOT NULL DEFAULT '',"
+    "  auto_disagrees  TEXT NOT NULL DEFAULT '',"  /* what the rules would now decide, if different */
+    "  recommendation  TEXT NOT NULL DEFAULT '',"  /* the rules' exclusion held back by auto_exclude=off */
+    "  ballot          INTEGER NOT NULL DEFAULT 0 CHECK (ballot IN (0,1)),"
+    "  rules_version   INTEGER NOT NULL DEFAULT 0,"
+    "  watchlist_version INTEGER NOT NULL DEFAULT 0,"
+    "  changed_ns      INTEGER NOT NULL"           /* last change to anything applicants/<id>/ shows */
+    ");"
+    "CREATE INDEX applicant_by_verdict ON applicant(verdict, id);"
+    "CREATE INDEX applicant_by_clp ON applicant(clp_slug, id);"
+    "CREATE INDEX applicant_by_day ON applicant(joined_day, id);"
+    "CREATE INDEX applicant_by_email ON applicant(email) WHERE email <> '';"
+    /* What changed since a given moment: the filesystem invalidates the kernel's caches by it. */
+    "CREATE INDEX applicant_by_changed ON applicant(changed_ns);"
+
+    "CREATE TABLE organisation ("
+    "  id       INTEGER PRIMARY KEY,"
+    "  name     TEXT NOT NULL UNIQUE,"
+    "  aliases  TEXT NOT NULL DEFAULT ''"        /* '|'-separated, as imported */
+    ");"
+
+    "CREATE TABLE watchlist ("
+    "  ino      INTEGER PRIMARY KEY,"            /* stable number for the filesystem */
+    "  id       TEXT NOT NULL UNIQUE,"
+    "  given_name TEXT NOT NULL,"
+    "  family_name TEXT NOT NULL,"
+    "  date_of_birth TEXT NOT NULL DEFAULT '',"
+    "  email    TEXT NOT NULL DEFAULT '',"
+    "  postcode TEXT NOT NULL DEFAULT '',"
+    "  organisation TEXT NOT NULL,"
+    "  role     TEXT NOT NULL DEFAULT '',"
+    "  source   TEXT NOT NULL DEFAULT '',"
+    "  changed_ns INTEGER NOT NULL"
+    ");"
+
+    "CREATE TABLE evidence ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  applicant_id INTEGER NOT NULL REFERENCES applicant(id),"
+    "  kind         TEXT NOT NULL,"              /* note, clp-report, public-statement, ... */
+    "  text         TEXT NOT NULL,"
+    "  added_by     TEXT NOT NULL,"
+    "  added_at     TEXT NOT NULL"
+    ");"
+    "CREATE INDEX evidence_by_applicant ON evidence(applicant_id, id);"
+
+    "CREATE TABLE setting ("
+    "  key    TEXT PRIMARY KEY,"
+    "  value  TEXT NOT NULL"
+    ");"
+
+    /* Named counters: watchlist_version, rules_version, ... */
+    "CREATE TABLE counter ("
+    "  name   TEXT PRIMARY KEY,"
+    "  value  INTEGER NOT NULL"
+    ");"
+    "INSERT INTO counter(name, value) VALUES ('watchlist_version', 0), ('rules_version', 1);"
+
+    "CREATE TABLE job ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  scope        TEXT NOT NULL,"              /* 'all', 'pending', 'ids 1 2 3', 'clp SLUG', ... */
+    "  requested_by TEXT NOT NULL,"
+    "  state        TEXT NOT NULL CHECK (state IN ('queued','running','done','cancelled','failed')),"
+    "  total        INTEGER NOT NULL DEFAULT 0,"
+    "  done         INTEGER NOT NULL DEFAULT 0,"
+    "  changed      INTEGER NOT NULL DEFAULT 0,"
+    "  cursor       INTEGER NOT NULL DEFAULT 0," /* last applicant id finished: a resumed job starts after it */
+    "  started      TEXT NOT NULL DEFAULT '',"
+    "  finished     TEXT NOT NULL DEFAULT '',"
+    "  error        TEXT NOT NULL DEFAULT '',"
+    "  changed_ns   INTEGER NOT NULL"
+    ");"
+
+    /* The audit chain (audit.c documents the hashed bytes).  Append-only, enforced here. */
+    "CREATE TABLE audit ("
+    "  seq        INTEGER PRIMARY KEY,"
+    "  at         TEXT NOT NULL,"
+    "  actor      TEXT NOT NULL,"
+    "  action     TEXT NOT NULL,"
+    "  applicant  TEXT NOT NULL,"                /* applicant id, or '-' */
+    "  detail     TEXT NOT NULL,"
+    "  hash       TEXT NOT NULL"
+    ");"
+    "CREATE INDEX audit_by_applicant ON audit(applicant, seq) WHERE applicant <> '-';"
+    "CREATE INDEX audit_by_day ON audit(substr(at, 1, 10), seq);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+};
+
+const int rg_schema_nmigrations =
+    (int)(sizeof rg_schema_migrations / sizeof rg_schema_migrations[0]);
