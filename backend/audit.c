@@ -92,7 +92,7 @@ int64_t rg_audit_append(rg_db *db, const rg_actor *who, const char *action, int6
             goto out_decref;
         db->audit_head_valid = 1;
     }
-    text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+    text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
     if (!text) {
         rc = rg_fail(db, -ENOMEM, "out of memory encoding an audit event");
         goto out_decref;

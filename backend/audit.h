@@ -8,7 +8,8 @@
  *
  * SEQ is 1, 2, 3...; AT is UTC "YYYY-MM-DDTHH:MM:SSZ"; ACTOR is "name:uid" or "regfs"; ACTION is a
  * dotted word ("applicant.import"); APPLICANT is the applicant id or "-"; DETAIL is a JSON object,
- * compact, keys sorted (jansson JSON_COMPACT|JSON_SORT_KEYS), which never contains a tab or newline;
+ * compact, keys sorted, reals to 15 significant digits (jansson JSON_COMPACT|JSON_SORT_KEYS|
+ * JSON_REAL_PRECISION(15)), so a score 0.97 reads 0.97; it never contains a tab or newline;
  * HASH is the lower-case hex SHA-256 of these bytes:
  *
  *     PREV_HASH \t SEQ \t AT \t ACTOR \t ACTION \t APPLICANT \t DETAIL
