@@ -156,7 +156,9 @@ static int migrate(rg_db *db, int from)
         goto out_rollback;
     for (int v = from; v < rg_schema_nmigrations; v++) {
         if ((rc = exec_sql(db, rg_schema_migrations[v])) < 0) {
-            rg_fail(db, rc, "schema migration %d -> %d failed: %s", v, v + 1, db->errmsg);
+            char why[RG_ERRMSG_MAX];   /* errmsg cannot be both the output and an argument */
+            memcpy(why, db->errmsg, sizeof why);
+            rg_fail(db, rc, "schema migration %d -> %d failed: %s", v, v + 1, why);
             goto out_rollback;
         }
     }
@@ -222,8 +224,10 @@ int rg_db_open(const char *path, int flags, rg_db **out)
     oflags = (db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
     rc = sqlite3_open_v2(path, &db->sql, oflags, NULL);
     if (rc != SQLITE_OK) {
+        char why[RG_ERRMSG_MAX];
         rc = rg_sqlfail(db, rc);
-        return rg_fail(db, rc, "%s: %s", path, db->errmsg);
+        memcpy(why, db->errmsg, sizeof why);
+        return rg_fail(db, rc, "%s: %s", path, why);
     }
     sqlite3_extended_result_codes(db->sql, 1);
     sqlite3_busy_timeout(db->sql, RG_BUSY_TIMEOUT_MS);

@@ -123,7 +123,16 @@ const char *const rg_schema_migrations[] = {
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    /* INSERT OR REPLACE deletes without firing delete triggers: refuse a reused seq outright. */
+    "CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit"
+    "  WHEN EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq)"
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+
+    /* 1 -> 2: the duplicate rule's lookups for a few applicants (vetting many builds its own index):
+     * the same email in any case, the same date of birth. */
+    "CREATE INDEX applicant_by_email_nocase ON applicant(email COLLATE NOCASE) WHERE email <> '';"
+    "CREATE INDEX applicant_by_dob ON applicant(date_of_birth) WHERE date_of_birth <> '';",
 };
 
 const int rg_schema_nmigrations =

@@ -302,8 +302,11 @@ void rg_slug(const char *s, char *out, size_t outlen)
     for (; *p && n + 1 < outlen; p++) {
         unsigned char c = (unsigned char)*p;
         if (isalnum(c) && c < 0x80) {
-            if (dash && n > 0 && n + 2 < outlen)
+            if (dash && n > 0) {
+                if (n + 2 >= outlen)
+                    break;   /* no room for the dash and a letter: stop rather than join two words */
                 out[n++] = '-';
+            }
             dash = 0;
             out[n++] = (char)tolower(c);
         } else if (c < 0x80 || (c & 0xc0) == 0xc0) {
