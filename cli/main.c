@@ -1,0 +1,218 @@
+/*
+ * main.c: the `regfs` command: a table of subcommands, their help, and dispatch.
+ *
+ * Invoked as mount.regfs (by mount(8) for an fstab line of type fuse.regfs), it is `regfs mount`.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char *rg_progname = "regfs";
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *synopsis;    /* after "regfs NAME " */
+    const char *summary;     /* one line for `regfs --help` */
+    const char *help;        /* the rest of `regfs NAME --help` */
+};
+
+static const struct command commands[] = {
+    { "init", cmd_init, "DB",
+      "create a new register",
+      "Creates the register DB (an SQLite file, mode 0600) with the current schema and the default\n"
+      "list of other parties and proscribed organisations (replace it with `regfs import DB\n"
+      "organisations FILE`).  An existing register is left as it is, but upgraded to the current schema.\n" },
+    { "import", cmd_import, "[--quiet] [--rejects FILE] DB applicants|watchlist|organisations FILE.csv",
+      "import applicants, the watch list or the organisations from CSV",
+      "Reads FILE.csv (RFC 4180, UTF-8, a header row; columns found by name in any order; `-` reads\n"
+      "stdin) and imports its good rows in one transaction, each change written to the audit log.\n"
+      "Rows that fail validation are not imported: each is reported on stderr with its line number,\n"
+      "column and reason, and written with an extra `error` column to FILE.rejects.csv beside the\n"
+      "input (or to --rejects FILE; stdin has none unless given).  Importing the same file again\n"
+      "changes nothing and says so; a changed row updates the record and is audited as a change.\n"
+      "Records absent from an applicants or watchlist file stay (import is an upsert).  A progress\n"
+      "bar is drawn when stderr is a terminal, unless --quiet.\n"
+      "\n"
+      "Columns:\n"
+      "  applicants     id given_name family_name date_of_birth email postcode clp kind joined_at\n"
+      "                 declared_party aims_values\n"
+      "  watchlist      id given_name family_name date_of_birth email postcode organisation role source\n"
+      "  organisations  name aliases (aliases separated by `|`); replaces the whole list (but\n"
+      "                 removes nothing when rows were rejected)\n"
+      "\n"
+      "Exit status: 0 all rows imported (or nothing to change), 3 some rows rejected, 1 failure\n"
+      "(nothing imported), 2 usage.\n" },
+    { "verify", cmd_verify, "DB",
+      "re-check the audit log's hash chain",
+      "Recomputes every audit event's SHA-256 from its fields and its predecessor's hash and checks\n"
+      "that the sequence numbers have no gaps.  Prints the number of events and the head on success;\n"
+      "otherwise names the first broken event.  Exit status 0 when the chain holds, 4 when it does not.\n" },
+    { "log", cmd_log, "DB [--applicant ID] [--day YYYY-MM-DD] [--from SEQ]",
+      "print the audit log, one event per line",
+      "Prints the audit events, oldest first, in the format of the mounted audit/log (audit.h and\n"
+      "README.md document it): SEQ, AT, ACTOR, ACTION, APPLICANT, DETAIL and HASH, tab-separated.\n"
+      "scripts/verify-audit re-checks such a copy with standard tools.\n" },
+    { "stats", cmd_stats, "DB",
+      "print counts: applicants by kind and verdict, the review queue, the audit head",
+      "Prints `key: value` lines, the same as the mounted register's stats file.\n" },
+    { "config", cmd_config, "DB [KEY [VALUE]]",
+      "show or change the vetting settings",
+      "Without KEY, lists every setting as `key: value` with its description.  With KEY, prints its\n"
+      "value.  With KEY and VALUE, validates and stores it; the change is audited.  An empty VALUE\n"
+      "(\"\") resets an optional setting.\n" },
+    { "vet", cmd_vet, "[--quiet] DB [all|pending|ID...]",
+      "vet the register (default: the pending applicants)",
+      "Runs the vetting rules over the chosen applicants as a job recorded in the register, in\n"
+      "batches, so that readers are never blocked for long and an interrupted job can resume.  A\n"
+      "person's decision is never overwritten; where the rules now disagree with it the applicant is\n"
+      "marked auto_disagrees.  A progress bar is drawn when stderr is a terminal.\n" },
+    { "export", cmd_export, "DB [--format tsv|jsonl]",
+      "write the register with its verdicts to stdout",
+      "TSV (default): a header line, then one line per applicant ordered by id, with the columns\n"
+      "  id kind given_name family_name date_of_birth email postcode clp joined_at declared_party\n"
+      "  aims_values verdict rule score decided_by ballot\n"
+      "tabs, newlines and backslashes in values escaped as \\t, \\n and \\\\.  JSONL: one compact JSON\n"
+      "object per applicant with the same fields plus its reasons.  The bytes are those of the mounted\n"
+      "register.tsv and register.jsonl.\n" },
+    { "mount", cmd_mount, "DB MOUNTPOINT [-f] [-o OPTIONS]",
+      "serve the register as a filesystem",
+      "Mounts the register DB at MOUNTPOINT with FUSE, as a tree of files for ls, cat, grep -r, find,\n"
+      "jq, tar, rsync, restic and tail -f: the applicants with their verdicts and reasons, folders by\n"
+      "verdict, CLP and day joined, the watch list, the audit log, re-vet jobs and a snapshot for\n"
+      "backups.  README at the top of the mount describes the tree and the commands that the ctl files\n"
+      "take (`echo 'approve REASON' > applicants/ID/ctl`, `echo 'revet all' > ctl`).  DB is checked\n"
+      "before anything is mounted.  Without -f the command returns once the mount is ready and the\n"
+      "daemon goes on in the background, logging to syslog.\n"
+      "\n"
+      "Unmount with `fusermount3 -u MOUNTPOINT` (or umount(8) as root), or send the daemon SIGTERM or\n"
+      "SIGINT: it unmounts and exits 0.  A re-vet job still running stops at its next batch and\n"
+      "resumes at the next mount.\n"
+      "\n"
+      "Options:\n"
+      "  -f                  stay in the foreground, logging to stderr\n"
+      "  -o group=NAME       the group of every file (default: your primary group); its members may\n"
+      "                      read the register and write ctl files\n"
+      "  -o allow_other      let users other than you in, as the modes allow (default_permissions is\n"
+      "                      always on); needs user_allow_other in /etc/fuse.conf unless you are root\n"
+      "  -o ro               read-only: every ctl write fails with EROFS, and no job runs\n"
+      "  -d, -o debug        print every FUSE request (implies -f)\n"
+      "  -s                  serve requests on one thread\n"
+      "  -o max_threads=N    at most N threads serving requests (default 10)\n"
+      "  Other -o options are passed to FUSE and the kernel (mount.fuse3(8)): nosuid, nodev, noatime...\n"
+      "\n"
+      "Permissions: everything belongs to the mounting user and the group; folders are 0550, files\n"
+      "0440, ctl files 0220; nothing is world-accessible.  Personal data is in every file: mount with\n"
+      "a group that holds only the people entitled to see it.\n"
+      "\n"
+      "In /etc/fstab (mount(8) runs /sbin/mount.fuse.regfs, a symlink to regfs that `make install`\n"
+      "makes):\n"
+      "  /srv/register.db  /srv/register  fuse.regfs  defaults,group=compliance  0 0\n"
+      "\n"
+      "Exit status: 0 unmounted cleanly (or, without -f, mounted); 1 the register could not be opened\n"
+      "or mounted; 2 usage.\n" },
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s %s: ", rg_progname, cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage(const char *cmd)
+{
+    const struct command *c = find(cmd);
+
+    if (c)
+        fprintf(stderr, "usage: %s %s %s\nTry `%s %s --help'.\n", rg_progname, c->name, c->synopsis,
+                rg_progname, c->name);
+    return RG_EXIT_USAGE;
+}
+
+int cli_help(const char *cmd)
+{
+    const struct command *c = find(cmd);
+
+    if (!c)
+        return RG_EXIT_USAGE;
+    printf("usage: %s %s %s\n\n%s: %s.\n\n%s", rg_progname, c->name, c->synopsis, c->name, c->summary,
+           c->help);
+    return RG_EXIT_OK;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+rg_db *cli_open(const char *cmd, const char *path, int flags)
+{
+    rg_db *db = NULL;
+
+    if (rg_db_open(path, flags, &db) < 0) {
+        cli_error(cmd, "%s", rg_db_errmsg(db));
+        rg_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static int usage_all(FILE *f)
+{
+    fprintf(f,
+            "usage: %s COMMAND [ARGS]\n\n"
+            "regfs keeps a party's membership register in one SQLite file, vets applicants against\n"
+            "other parties' lists and a watch list, keeps a hash-chained audit log of every change, and\n"
+            "serves it all as a filesystem.\n\nCommands:\n",
+            rg_progname);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`%s COMMAND --help' describes a command; regfs(1) describes them all.\n"
+               "Exit status: 0 success, 1 failure, 2 usage, 3 rows rejected by import,\n"
+               "4 audit chain broken.\n", rg_progname);
+    return f == stdout ? RG_EXIT_OK : RG_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    const struct command *c;
+
+    if (strcmp(base, "mount.regfs") == 0 || strcmp(base, "mount.fuse.regfs") == 0)
+        return cmd_mount(argc, argv);
+    if (argc < 2)
+        return usage_all(stderr);
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+        return argc > 2 && find(argv[2]) ? cli_help(argv[2]) : usage_all(stdout);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("regfs 0.1 (schema %d)\n", rg_db_schema_version());
+        return RG_EXIT_OK;
+    }
+    if (!(c = find(argv[1]))) {
+        fprintf(stderr, "%s: unknown command '%s'\n", rg_progname, argv[1]);
+        return usage_all(stderr);
+    }
+    if (cli_wants_help(argc - 1, argv + 1))
+        return cli_help(c->name);
+    return c->run(argc - 1, argv + 1);
+}
