@@ -158,7 +158,8 @@ int rg_audit_scan(rg_db *db, const rg_audit_filter *f,
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, f->from_seq);
+    /* From the start means every row, even one smuggled in below seq 1, so that verify sees it. */
+    sqlite3_bind_int64(st, 1, f->from_seq > 1 ? f->from_seq : INT64_MIN);
     if (f->applicant > 0) {
         snprintf(app, sizeof app, "%" PRId64, f->applicant);
         sqlite3_bind_text(st, 2, app, -1, SQLITE_TRANSIENT);

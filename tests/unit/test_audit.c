@@ -512,6 +512,20 @@ static void test_tamper_delete_first(void **state)
     sqlite3_close(s);
 }
 
+static void test_tamper_row_below_one(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *s;
+
+    five_events(f->db);
+    s = attacker(f->path);
+    /* A row numbered below the first event must not hide from the checker. */
+    raw_exec(s, "INSERT INTO audit(seq, at, actor, action, applicant, detail, hash)"
+                " SELECT -7, at, actor, action, applicant, detail, hash FROM audit WHERE seq = 2");
+    expect_broken_at(f->db, -7, "a row smuggled in below seq 1");
+    sqlite3_close(s);
+}
+
 static void test_tamper_renumber(void **state)
 {
     struct fixture *f = *state;
@@ -752,6 +766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tamper_first_and_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_delete_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_delete_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_row_below_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_renumber, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_swap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_recompute, setup, teardown),
