@@ -27,12 +27,19 @@ static int valid_bool(const char *v, char *err, size_t errlen)
     return 0;
 }
 
+/* Plain decimal digits (and '.' if dot): no sign, spaces, exponent or hex, which strtod and strtol
+ * would accept, so that equal numbers are stored, compared and audited as equal text. */
+static int plain_decimal(const char *v, int dot)
+{
+    return *v && v[strspn(v, dot ? "0123456789." : "0123456789")] == '\0';
+}
+
 static int valid_fraction(const char *v, char *err, size_t errlen)
 {
     char *end;
     double d = strtod(v, &end);
 
-    if (*v && *end == '\0' && isfinite(d) && d > 0 && d <= 1)
+    if (plain_decimal(v, 1) && *end == '\0' && isfinite(d) && d > 0 && d <= 1)
         return 1;
     snprintf(err, errlen, "must be a number greater than 0 and at most 1");
     return 0;
@@ -43,7 +50,7 @@ static int valid_age(const char *v, char *err, size_t errlen)
     char *end;
     long n = strtol(v, &end, 10);
 
-    if (*v && *end == '\0' && n >= 0 && n <= 130)
+    if (plain_decimal(v, 0) && *end == '\0' && n >= 0 && n <= 130)
         return 1;
     snprintf(err, errlen, "must be a whole number of years from 0 to 130");
     return 0;
@@ -57,7 +64,7 @@ static int valid_opt_days(const char *v, char *err, size_t errlen)
     if (*v == '\0')
         return 1;
     n = strtol(v, &end, 10);
-    if (*end == '\0' && n >= 0 && n <= 36600)
+    if (plain_decimal(v, 0) && *end == '\0' && n >= 0 && n <= 36600)
         return 1;
     snprintf(err, errlen, "must be a whole number of days (or empty for none)");
     return 0;
@@ -89,6 +96,29 @@ static int valid_kinds(const char *v, char *err, size_t errlen)
     return 1;
 }
 
+static int valid_party_list(const char *v, char *err, size_t errlen)
+{
+    /* '|'-separated names, none of them empty: "Labour|Co-operative Party" */
+    if (*v && *v != '|' && !strstr(v, "||") && v[strlen(v) - 1] != '|')
+        return 1;
+    snprintf(err, errlen, "must be party names separated by '|', none empty");
+    return 0;
+}
+
+static int valid_count_or_any(const char *v, char *err, size_t errlen)
+{
+    char *end;
+    long n;
+
+    if (strcmp(v, "any") == 0)
+        return 1;
+    n = strtol(v, &end, 10);
+    if (plain_decimal(v, 0) && *end == '\0' && n >= 0 && n <= 10000000)
+        return 1;
+    snprintf(err, errlen, "must be a whole number, or any for no limit");
+    return 0;
+}
+
 static const rg_setting_def settings[] = {
     { "auto_exclude", "on",
       "on: the rules may exclude on their own; off: every would-be exclusion goes to review", valid_bool },
@@ -103,6 +133,13 @@ static const rg_setting_def settings[] = {
       "only those who joined on or before this date (YYYY-MM-DD) may vote; empty: no freeze", valid_opt_date },
     { "ballot_min_days", "",
       "days of membership needed to vote, counted to the freeze date (or today); empty: none", valid_opt_days },
+    { "own_parties", "Labour|Labour Party|Co-operative Party|Co-op Party|Labour Co-op|Labour and Co-operative Party",
+      "'|'-separated names of this party and its sister parties: declaring one is not another party",
+      valid_party_list },
+    { "name_only_review_max", "1",
+      "a watch-list name match with no evidence for or against it goes to review only when the name"
+      " matches exactly and at most this many applicants have it (0: never; any: always)",
+      valid_count_or_any },
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
