@@ -20,7 +20,7 @@
  * Actions in use: applicant.import, applicant.update, watchlist.import, watchlist.update,
  * watchlist.remove, organisation.import, organisation.update, organisation.remove, setting.set,
  * verdict.auto, verdict.manual, verdict.release, evidence.add, job.start, job.finish, job.cancel,
- * ctl.refused.
+ * ctl.refused, audit.checkpoint (checkpoint.h), register.restore (backup.h).
  *
  * Ownership: rg_audit_append() steals its detail object.  Events passed to callbacks are borrowed and
  * valid only during the call.
@@ -60,7 +60,7 @@ void rg_audit_format(const rg_audit_event *ev, rg_buf *buf);
 
 /* Which events rg_audit_scan() visits, in sequence order. */
 typedef struct rg_audit_filter {
-    int64_t from_seq;          /* first sequence number (0 or 1: from the start) */
+    int64_t from_seq;          /* first sequence number (0 or 1: from the start, every row) */
     int64_t applicant;         /* > 0: only this applicant's events */
     const char *day;           /* non-NULL: only events at "YYYY-MM-DD" */
 } rg_audit_filter;

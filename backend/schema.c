@@ -140,6 +140,33 @@ const char *const rg_schema_migrations[] = {
     "CREATE INDEX applicant_by_email_nocase ON applicant(email COLLATE NOCASE) WHERE email <> '';"
     "CREATE INDEX applicant_by_dob ON applicant(date_of_birth) WHERE date_of_birth <> '';"
     "CREATE INDEX applicant_by_name ON applicant(family_name COLLATE NOCASE, given_name COLLATE NOCASE);",
+
+    /* 2 -> 3: the register's identity, which its checkpoints name so that one is never checked
+     * against another register (copies and restores keep it), and the signed checkpoints of the
+     * audit chain (checkpoint.h documents the statement).  Append-only, like the log. */
+    "CREATE TABLE register_info ("
+    "  name   TEXT PRIMARY KEY,"
+    "  value  TEXT NOT NULL"
+    ");"
+    "INSERT INTO register_info(name, value) VALUES ('id', lower(hex(randomblob(16))));"
+    "CREATE TABLE checkpoint ("
+    "  seq        INTEGER PRIMARY KEY,"          /* the audit event it states: the head when signed */
+    "  hash       TEXT NOT NULL,"
+    "  at         TEXT NOT NULL,"
+    "  register   TEXT NOT NULL,"
+    "  key        TEXT NOT NULL,"                /* the signer's Ed25519 public key, 64 hex */
+    "  signature  TEXT NOT NULL,"                /* 128 hex */
+    "  statement  TEXT NOT NULL,"                /* the whole text, as printed */
+    "  event      INTEGER NOT NULL"              /* the audit.checkpoint event that recorded it */
+    ");"
+    "CREATE TRIGGER checkpoint_no_update BEFORE UPDATE ON checkpoint"
+    "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+    "CREATE TRIGGER checkpoint_no_delete BEFORE DELETE ON checkpoint"
+    "  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+    "CREATE TRIGGER register_info_no_update BEFORE UPDATE ON register_info"
+    "  BEGIN SELECT RAISE(ABORT, 'the register id never changes'); END;"
+    "CREATE TRIGGER register_info_no_delete BEFORE DELETE ON register_info"
+    "  BEGIN SELECT RAISE(ABORT, 'the register id never changes'); END;",
 };
 
 const int rg_schema_nmigrations =

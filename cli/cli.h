@@ -45,5 +45,9 @@ int cmd_config(int argc, char **argv);
 int cmd_vet(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
 
 #endif
