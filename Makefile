@@ -106,6 +106,7 @@ install: regfs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/regfs
 	install -m 0755 regfs $(DESTDIR)$(PREFIX)/bin/regfs
 	ln -sf regfs $(DESTDIR)$(PREFIX)/bin/mount.regfs
+	install -d $(DESTDIR)/sbin && ln -sf $(PREFIX)/bin/regfs $(DESTDIR)/sbin/mount.fuse.regfs
 	install -m 0644 man/regfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/regfs.1
 	install -m 0644 data/*.csv data/*.tsv $(DESTDIR)$(PREFIX)/share/regfs/
 

@@ -45,11 +45,76 @@ static const struct command commands[] = {
       "\n"
       "Exit status: 0 all rows imported (or nothing to change), 3 some rows rejected, 1 failure\n"
       "(nothing imported), 2 usage.\n" },
-    { "verify", cmd_verify, "DB",
-      "re-check the audit log's hash chain",
+    { "verify", cmd_verify, "DB [--checkpoint FILE]... [--pubkey PUBLIC]",
+      "re-check the audit log's hash chain, and that it still holds signed checkpoints",
       "Recomputes every audit event's SHA-256 from its fields and its predecessor's hash and checks\n"
       "that the sequence numbers have no gaps.  Prints the number of events and the head on success;\n"
-      "otherwise names the first broken event.  Exit status 0 when the chain holds, 4 when it does not.\n" },
+      "otherwise names the first broken event.  Exit status 0 when the chain holds, 4 when it does not.\n"
+      "\n"
+      "A chain only proves that the log agrees with itself: whoever can write the file can cut its\n"
+      "tail off, or rewrite an event and recompute every hash after it.  With --checkpoint FILE (a\n"
+      "statement printed by `regfs checkpoint`, kept off the machine; repeatable) and --pubkey PUBLIC\n"
+      "(the public key from `regfs keygen`), verify also checks each statement's signature with that\n"
+      "key, refusing one signed by another key or altered by a single byte, and proves that the log\n"
+      "still holds, unchanged, every event the checkpoint covered.  It names the violated checkpoint:\n"
+      "  the log ends at event N, before event M        (a cut tail, or an older copy)\n"
+      "  event M's hash differs                          (the log was rewritten)\n"
+      "  the chain is broken at event K, before event M  (an event changed, removed or moved)\n"
+      "On success it adds one line per checkpoint: `checkpoint FILE holds: event M HASH, signed AT`.\n"
+      "\n"
+      "Exit status: 0 the chain and every checkpoint hold, 4 they do not (or a statement is refused),\n"
+      "1 a file could not be read, 2 usage.\n" },
+    { "backup", cmd_backup, "[--force] DB FILE",
+      "copy the register, while it is in use, into one standalone file",
+      "Writes a consistent copy of the register, as it was when the copy began, to FILE: one SQLite\n"
+      "file with nothing beside it (no -wal or -shm), mode 0600, written under a temporary name in\n"
+      "FILE's folder, synced and renamed, so FILE is either the whole copy or untouched.  The register\n"
+      "may be mounted and written meanwhile: nobody waits for the copy.  Prints FILE's size and the\n"
+      "audit head it holds.  An existing FILE is refused unless --force; the register itself always.\n"
+      "A mounted register offers the same copy as snapshot/register.db.  `regfs restore` puts one back.\n"
+      "\n"
+      "Exit status: 0 copied, 1 failure (FILE untouched), 2 usage.\n" },
+    { "restore", cmd_restore, "[--force] [--expect-head SEQ:HASH]... FILE DB",
+      "check a copy and put it in place as the register",
+      "Copies FILE beside DB and checks that copy before anything else: its structure (PRAGMA\n"
+      "integrity_check), its whole audit chain, and that it holds each --expect-head SEQ:HASH (event\n"
+      "SEQ with that hash: a head you kept, from `regfs verify`, audit/head, or a checkpoint).  A copy\n"
+      "that is damaged, whose chain is broken, that ends before an expected head (older) or has\n"
+      "another hash there (rewritten) is refused and DB is left as it was.  A good copy is upgraded\n"
+      "to the current schema, given a register.restore event (who, from where, the copy's head and\n"
+      "the replaced register's head) and renamed over DB; stale DB-wal, DB-shm and DB-journal files\n"
+      "are removed, since SQLite would replay them into the restored file.\n"
+      "\n"
+      "An existing DB is replaced only with --force.  Stop the daemon first (unmount): a DB that is in\n"
+      "use is refused, but a program that opens it while the restore runs is not noticed.\n"
+      "\n"
+      "Exit status: 0 restored, 4 the copy was refused (damaged, chain broken, older or rewritten),\n"
+      "1 failure (not a regfs copy, DB exists or is in use, no space), 2 usage.\n" },
+    { "keygen", cmd_keygen, "SECRET PUBLIC",
+      "make the Ed25519 key pair that signs checkpoints",
+      "Writes a new key pair: SECRET (mode 0600) signs checkpoints, PUBLIC lets anyone check them.\n"
+      "Both are two lines of text: `regfs-ed25519-secret v1` and the 32-byte Ed25519 seed in hex, or\n"
+      "`regfs-ed25519-public v1` and the 32-byte public key in hex.  Existing files are never\n"
+      "overwritten.  Keep SECRET away from the register's machine if you can (it is needed only when\n"
+      "a checkpoint is made) and out of its backups; give PUBLIC to the auditors.\n"
+      "\n"
+      "Exit status: 0 made, 1 failure (nothing written), 2 usage.\n" },
+    { "checkpoint", cmd_checkpoint, "DB --key SECRET",
+      "sign the audit chain's head and print the statement",
+      "Re-checks the whole audit chain (a broken one is not signed: exit 4), then signs its head with\n"
+      "the secret key and writes the statement to stdout:\n"
+      "  regfs checkpoint v1\n"
+      "  register: <the register's id>\n"
+      "  seq: <the head's sequence number>\n"
+      "  hash: <the head's hash>\n"
+      "  at: <UTC time>\n"
+      "  key: <the public key, hex>\n"
+      "  signature: <Ed25519 signature of the six lines above, newlines included, hex>\n"
+      "The checkpoint is also recorded in the register (an audit.checkpoint event, and a file in a\n"
+      "mount's audit/checkpoints/).  Keep the statement off the machine: mail it to the auditor,\n"
+      "print it.  `regfs verify DB --checkpoint FILE --pubkey PUBLIC` proves the log against it.\n"
+      "\n"
+      "Exit status: 0 signed, 4 the chain is broken, 1 failure, 2 usage.\n" },
     { "log", cmd_log, "DB [--applicant ID] [--day YYYY-MM-DD] [--from SEQ]",
       "print the audit log, one event per line",
       "Prints the audit events, oldest first, in the format of the mounted audit/log (audit.h and\n"
@@ -186,10 +251,10 @@ static int usage_all(FILE *f)
             "serves it all as a filesystem.\n\nCommands:\n",
             rg_progname);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n`%s COMMAND --help' describes a command; regfs(1) describes them all.\n"
                "Exit status: 0 success, 1 failure, 2 usage, 3 rows rejected by import,\n"
-               "4 audit chain broken.\n", rg_progname);
+               "4 audit chain broken, a checkpoint violated or a copy refused.\n", rg_progname);
     return f == stdout ? RG_EXIT_OK : RG_EXIT_USAGE;
 }
 
