@@ -1,11 +1,13 @@
 /*
  * main.c: the `regfs` command: a table of subcommands, their help, and dispatch.
  *
- * Invoked as mount.regfs (by mount(8) for an fstab line of type fuse.regfs), it is `regfs mount`.
+ * Invoked as mount.regfs or mount.fuse.regfs (by mount(8) for an fstab line of type fuse.regfs), or
+ * as `regfs DB MOUNTPOINT -o ...` (by mount.fuse3, mount(8)'s fallback), it is `regfs mount`.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -274,6 +276,10 @@ int main(int argc, char **argv)
         return RG_EXIT_OK;
     }
     if (!(c = find(argv[1]))) {
+        /* mount.fuse3 (mount(8)'s fallback for type fuse.regfs) runs `regfs DB MOUNTPOINT -o ...`. */
+        struct stat sb;
+        if (argc >= 3 && stat(argv[1], &sb) == 0 && S_ISREG(sb.st_mode))
+            return cmd_mount(argc, argv);
         fprintf(stderr, "%s: unknown command '%s'\n", rg_progname, argv[1]);
         return usage_all(stderr);
     }
