@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "fs.h"
 #include "vet.h"
 
@@ -130,11 +131,39 @@ static int run_cancel(struct ctl_ctx *c, struct ctl_line *l)
     return rg_job_cancel(c->db, c->who, l->job);
 }
 
+#define NO_CHECKPOINT_KEY "no checkpoint key: mount with -o checkpoint_key=PATH"
+
+static int check_checkpoint(struct ctl_ctx *c, struct ctl_line *l, char *err, size_t errlen)
+{
+    if (!c->fs->checkpoint_key) {
+        snprintf(err, errlen, "line %d: %s", l->lineno, NO_CHECKPOINT_KEY);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Each line runs outside any transaction, as rg_checkpoint_make() needs: it opens its own. */
+static int run_checkpoint(struct ctl_ctx *c, struct ctl_line *l)
+{
+    rg_buf statement = RG_BUF_INIT;
+    char who[RG_ACTOR_STR_LEN];
+    int64_t seq = rg_checkpoint_make(c->db, c->who, c->fs->checkpoint_key, &statement);
+
+    (void)l;
+    rg_buf_free(&statement);
+    if (seq < 0)
+        return (int)seq;
+    fs_log(c->fs, LOG_NOTICE, "ctl: %s signed a checkpoint of event %" PRId64
+           " (audit/checkpoints/%" PRId64 ")", rg_actor_str(c->who, who), seq, seq);
+    return 0;
+}
+
 static const char *const revet_forms[] = {
     "revet all", "revet pending", "revet ID...", "revet clp SLUG", "revet verdict DECISION",
     "revet joined FROM [TO]", NULL,
 };
 static const char *const cancel_forms[] = { "cancel JOB", NULL };
+static const char *const checkpoint_forms[] = { "checkpoint", NULL };
 
 static const struct ctl_cmd register_cmds[] = {
     { "revet", revet_forms,
@@ -146,6 +175,11 @@ static const struct ctl_cmd register_cmds[] = {
     { "cancel", cancel_forms,
       "stop a queued or running job at its next batch (what it already did stays done)",
       ARGS_WORDS, 1, 1, "say which job: cancel JOB", 0, check_cancel, run_cancel },
+    { "checkpoint", checkpoint_forms,
+      "sign the audit chain's head with the key given at mount (-o checkpoint_key=PATH): the "
+      "statement appears as audit/checkpoints/<seq>, for `regfs verify --checkpoint`; keep a copy "
+      "off the machine",
+      ARGS_NONE, 0, 0, NULL, 0, check_checkpoint, run_checkpoint },
 };
 
 /* ---- applicants/<id>/ctl ---- */

@@ -110,6 +110,8 @@ struct rg_fs {
     uid_t uid;                  /* every file's owner: the mounting user */
     gid_t gid;                  /* every file's group: -o group=NAME */
     int ro;                     /* -o ro: nothing is written, ctl writes fail with EROFS */
+    char *checkpoint_key;       /* -o checkpoint_key=PATH, absolute (the daemon runs from /); or NULL:
+                                 * the ctl command checkpoint is then refused */
     int foreground;
     struct fuse_session *se;
     pthread_key_t conn_key;     /* the worker threads' read connections */

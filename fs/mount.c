@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -27,6 +28,7 @@
 struct mount_opts {
     char *db;
     char *group;          /* -o group=NAME */
+    char *checkpoint_key; /* -o checkpoint_key=PATH */
     int ro;               /* -o ro */
     int help;
     int fake;             /* mount -f, as a mount helper: do everything but mount */
@@ -36,6 +38,7 @@ enum { KEY_RO, KEY_IGNORE, KEY_HELP };
 
 static const struct fuse_opt option_spec[] = {
     { "group=%s", offsetof(struct mount_opts, group), 0 },
+    { "checkpoint_key=%s", offsetof(struct mount_opts, checkpoint_key), 0 },
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -186,6 +189,37 @@ static int resolve_group(const char *name, gid_t *gid)
     return -1;
 }
 
+/*
+ * -o checkpoint_key=PATH: the secret key file must be there now, a regular file that only its owner
+ * may read or write (rg_checkpoint_make() refuses any other, but only when a checkpoint is asked
+ * for: better to say so at mount).  Its contents are read, and checked, at each checkpoint: the
+ * key may be replaced while mounted.  Sets out to its absolute path.
+ */
+static int check_key(const char *me, const char *path, char out[PATH_MAX])
+{
+    struct stat sb;
+
+    if (!realpath(path, out) || stat(out, &sb) < 0) {
+        fprintf(stderr, "%s: -o checkpoint_key=%s: %s\n", me, path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "%s: -o checkpoint_key=%s: not a regular file\n", me, path);
+        return -1;
+    }
+    if (sb.st_mode & 077) {
+        fprintf(stderr, "%s: -o checkpoint_key=%s: the secret key is open to others (mode %04o): "
+                "chmod 600 it, and make a new key if others may have read it\n", me, path,
+                (unsigned)(sb.st_mode & 07777));
+        return -1;
+    }
+    if (access(out, R_OK) < 0) {
+        fprintf(stderr, "%s: -o checkpoint_key=%s: %s\n", me, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int add_mount_options(struct fuse_args *args, const char *db)
 {
     char *opts = NULL, *fsname = NULL;
@@ -289,7 +323,7 @@ int rg_fs_main(int argc, char **argv, int as_helper)
     char **av = calloc((size_t)argc + 1, sizeof *av);
     struct fuse_args args;
     struct rg_fs fs = { 0 };
-    char abs[PATH_MAX], dir[PATH_MAX];
+    char abs[PATH_MAX], dir[PATH_MAX], key[PATH_MAX];
     rg_db *db = NULL;
     int status = RG_FS_USAGE, ac;
 
@@ -328,7 +362,13 @@ int rg_fs_main(int argc, char **argv, int as_helper)
         fprintf(stderr, "%s: -o group=%s: no such group\n", me, o.group);
         goto out_args;
     }
+    if (o.checkpoint_key && !*o.checkpoint_key) {
+        fprintf(stderr, "%s: -o checkpoint_key= needs the secret key file (from `regfs keygen`)\n", me);
+        goto out_args;
+    }
     status = RG_FS_FAIL;
+    if (o.checkpoint_key && check_key(me, o.checkpoint_key, key) < 0)
+        goto out_args;
     if (!realpath(o.db, abs)) {
         fprintf(stderr, "%s: %s: %s\n", me, o.db, strerror(errno));
         goto out_args;
@@ -349,6 +389,7 @@ int rg_fs_main(int argc, char **argv, int as_helper)
         goto out_args;
     snprintf(dir, sizeof dir, "%s", abs);
     fs.db_path = abs;
+    fs.checkpoint_key = o.checkpoint_key ? key : NULL;
     fs.tmp_dir = dirname(dir);
     pthread_mutex_init(&fs.wlock, NULL);
     if (pthread_key_create(&fs.conn_key, close_conn) != 0)
@@ -374,6 +415,7 @@ out_args:
     free(cl.mountpoint);
     free(o.db);
     free(o.group);
+    free(o.checkpoint_key);
     fuse_opt_free_args(&args);
     free(av);
     return status;

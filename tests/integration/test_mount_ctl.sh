@@ -81,6 +81,12 @@ refused ctl 'cancel 1\n'
 refused ctl 'revet all\napprove everything\n'
 refused ctl "%s" "$(head -c 70000 /dev/zero | tr '\0' 'a')"
 tail -n 1 audit/log | grep -q '"bytes":70000' || fail "the oversized write's size is not recorded"
+note "checkpoint without -o checkpoint_key is refused, saying how to give one"
+refused ctl 'checkpoint\n'
+tail -n 1 audit/log | grep -qF 'no checkpoint key: mount with -o checkpoint_key=PATH' ||
+    fail "the refusal does not give the reason: $(tail -n 1 audit/log | cut -c1-200)"
+assert_eq "" "$(ls audit/checkpoints)" "audit/checkpoints after a refused checkpoint"
+refused ctl 'checkpoint now\n'
 assert_eq "$before" "$(md5sum <register.tsv)" "register.tsv after refused writes"
 assert_eq "$verdict_before" "$(cat "$app/verdict")" "the verdict after refused writes"
 assert_eq 1 "$(ls jobs | wc -l)" "jobs after refused writes"
@@ -146,5 +152,43 @@ assert_eq "$(stat -c %s "applicants/$auto/verdict")" "$(wc -c <"applicants/$auto
 [ -L "verdicts/review/$auto" ] || fail "verdicts/review/$auto is missing after regfs vet"
 cmp <("$REGFS" log "$DB") audit/log || fail "audit/log did not follow another process's changes"
 
+unmount_register
+
+note "-o checkpoint_key: checked at mount, then echo checkpoint > ctl signs the head"
+"$REGFS" keygen "$T/secret" "$T/public" >/dev/null || fail "regfs keygen failed"
+mount_fails() {   # WANT-STATUS WANT-MESSAGE OPTION
+    local rc=0
+    "$REGFS" mount "$DB" "$MNT" -f -o "$3" >"$T/mount.err" 2>&1 || rc=$?
+    assert_eq "$1" "$rc" "regfs mount -o $3's status"
+    grep -q "$2" "$T/mount.err" || fail "regfs mount -o $3 said: $(cat "$T/mount.err")"
+    ! mountpoint -q "$MNT" || fail "mounted with -o $3"
+}
+mount_fails 1 "No such file" "checkpoint_key=$T/no-such-key"
+mount_fails 2 "needs the secret key file" "checkpoint_key="
+chmod 640 "$T/secret"
+mount_fails 1 "open to others (mode 0640)" "checkpoint_key=$T/secret"
+chmod 600 "$T/secret"
+mount_register -o "checkpoint_key=$T/secret"
+cd "$MNT"
+h=$(audit_head)
+echo checkpoint >ctl || fail "the checkpoint was refused: $(tail -n 1 audit/log | cut -c1-200)"
+assert_eq "$h" "$(ls audit/checkpoints)" "audit/checkpoints after a checkpoint of head $h"
+assert_eq $((h + 1)) "$(audit_head)" "audit head after a checkpoint"
+tail -n 1 audit/log | awk -F'\t' '$3 == "root:0" && $4 == "audit.checkpoint"' | grep -q . ||
+    fail "the last event is not the checkpoint: $(tail -n 1 audit/log | cut -c1-200)"
+grep -qx "seq: $h" "audit/checkpoints/$h" || fail "the statement: $(cat "audit/checkpoints/$h")"
+cp "audit/checkpoints/$h" "$T/statement"
+"$REGFS" verify "$DB" --checkpoint "$T/statement" --pubkey "$T/public" >"$T/verify.out" ||
+    fail "regfs verify --checkpoint failed: $(cat "$T/verify.out")"
+grep -q "holds: event $h " "$T/verify.out" || fail "regfs verify said: $(cat "$T/verify.out")"
+# The key is read at each checkpoint: one opened up since the mount is refused then.
+chmod 644 "$T/secret"
+h=$(audit_head)
+if echo checkpoint >ctl 2>"$T/err"; then fail "a checkpoint with a key open to others succeeded"; fi
+assert_eq $((h + 1)) "$(audit_head)" "audit head after a refused checkpoint"
+tail -n 1 audit/log | grep -q 'ctl.refused.*open to others' ||
+    fail "the refusal does not say why: $(tail -n 1 audit/log | cut -c1-200)"
+assert_eq 1 "$(ls audit/checkpoints | wc -l)" "checkpoints after a refused one"
+chmod 600 "$T/secret"
 unmount_register
 echo "ok"
