@@ -53,7 +53,8 @@ TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB         := $(BUILD)/libregfs.a
 
 .PHONY: all test check asan unit integration demo undemo bench install clean
-all: regfs
+# ./regfs is the optimised binary; a SANITIZE=1 build stays in build/san.
+all: $(if $(filter 1,$(SANITIZE)),$(BUILD)/regfs,regfs)
 
 regfs: $(BUILD)/regfs
 	$(Q)cp $< $@

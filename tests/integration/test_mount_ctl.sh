@@ -2,7 +2,7 @@
 # The ctl files: decisions that show in the next read and in the verdict folders, jobs with live
 # progress, bad writes refused with EINVAL and nothing changed but one ctl.refused event, writes
 # anywhere else refused, and a change made by another process showing up on its own.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 make_register 2000
 mount_register

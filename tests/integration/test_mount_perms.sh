@@ -2,7 +2,7 @@
 # Who may do what: modes, owner and group; a user outside the group refused (with and without
 # allow_other), a member let in and recorded by name; -o ro; mounting what is not a register
 # refused before anything is mounted; SIGTERM and SIGINT unmount cleanly; the mount(8) helper name.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 group=users
 gid=$(getent group "$group" | cut -d: -f3) || fail "this system has no group '$group'"

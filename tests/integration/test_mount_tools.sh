@@ -2,7 +2,7 @@
 # The tools admins use, on the real mount: grep -r, jq, find -newer, tail -f, tar (the archive is the
 # tree, byte for byte), rsync and restic twice (the second run moves nothing), and readers reading on
 # while a re-vet job runs.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 make_register 2000
 mount_register

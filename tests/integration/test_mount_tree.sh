@@ -2,7 +2,7 @@
 # The mounted tree: what is where, the bytes of every file against the CLI's, exact sizes, folders
 # that partition the register, stable inode numbers and mtimes across a remount, and a snapshot that
 # is a working register.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 make_register 2000
 mount_register
