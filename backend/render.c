@@ -1,6 +1,6 @@
 /*
  * render.c: the bytes of every file rendered from the register (render.h states the contract,
- * docs/formats.md documents each format with an example).
+ * README.md ("File formats") documents each format with an example).
  *
  * Speed: the filesystem renders a file on every cold read and `regfs export` renders the whole
  * register, so each kind of read is one prepared statement, and the line formats (TSV, summary,

@@ -14,7 +14,7 @@
  * (import, vet, decisions and evidence must), so that history is never newer than its mtime.  A
  * watch-list entry and a job carry their own changed_ns.
  *
- * The formats are an interface admins script against; docs/formats.md documents each with an
+ * The formats are an interface admins script against; README.md ("File formats") documents each with an
  * example, and tests/unit/test_render.c pins their bytes.  In short: TSV and `key: value` values
  * escape tab, newline, carriage return and backslash as \t \n \r \\; scores are "%.2f" (JSON: the
  * same rounded value as a number); JSON keys are sorted (jansson JSON_SORT_KEYS, at most 15

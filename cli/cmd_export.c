@@ -2,7 +2,7 @@
  * cmd_export.c: `regfs export DB [--format tsv|jsonl]`: the register with its verdicts on stdout.
  *
  * The bytes are those of the mounted register.tsv and register.jsonl (render.h renders both; the
- * formats are documented in docs/formats.md).  The whole export reads one snapshot of the register,
+ * formats are documented in README.md ("File formats")).  The whole export reads one snapshot of the register,
  * so a vet running meanwhile never shows half its changes, and is rendered in batches written out as
  * they fill, so memory stays small however large the register.
  */

@@ -120,7 +120,7 @@ grep -q '^ok: ' out || fail "verify --checkpoint printed no ok line"
 run 0 "$REGFS" verify db --checkpoint - --pubkey ck.public < cp.txt
 run 0 "$REGFS" verify db --checkpoint cp.txt --checkpoint cp.txt --pubkey ck.public
 
-# An auditor with openssl needs no regfs to check the signature (docs/proving.md).
+# An auditor with openssl needs no regfs to check the signature (README.md ("Proving the record")).
 if command -v openssl >/dev/null && command -v xxd >/dev/null; then
     head -n 6 cp.txt > signed.txt
     sed -n 's/^signature: //p' cp.txt | xxd -r -p > sig.bin
@@ -133,7 +133,7 @@ else
     echo "openssl or xxd missing: the signature was not re-checked without regfs"
 fi
 
-# ... and the log's text copy against the checkpoint with verify-audit, as docs/proving.md shows.
+# ... and the log's text copy against the checkpoint with verify-audit, as README.md ("Proving the record") shows.
 VA=$REGFS_TOP/scripts/verify-audit
 expect="$(sed -n 's/^seq: //p' cp.txt):$(sed -n 's/^hash: //p' cp.txt)"
 "$REGFS" log db > audit.log

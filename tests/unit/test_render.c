@@ -1,5 +1,5 @@
 /*
- * test_render.c: the exact bytes of every rendered file (render.h, docs/formats.md).
+ * test_render.c: the exact bytes of every rendered file (render.h, README.md ("File formats")).
  *
  * The fixture is a real register made with rg_db_open(RG_OPEN_CREATE) in a temporary directory and
  * filled with SQL, so that every value is known: a watch-list exclusion with a tab, a newline, a
