@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "db.h"
 #include "db_internal.h"
+#include "fixture.h"
 
 static const char ZEROS[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -52,18 +53,11 @@ static const rg_actor DAEMON = { "regfs", -1 };
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *base = getenv("TMPDIR");
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/regfs-test-audit-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (fixture_register("audit", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->db) < 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/register.db", f->dir);
-    if (rg_db_open(f->path, RG_OPEN_CREATE, &f->db) < 0) {
-        fprintf(stderr, "rg_db_open: %s\n", rg_db_errmsg(f->db));
-        return -1;
-    }
     unsetenv("REGFS_NOW");
     *state = f;
     return 0;
@@ -72,20 +66,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d;
-    struct dirent *e;
-    char p[600];
-
     rg_db_close(f->db);
-    if ((d = opendir(f->dir))) {
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    fixture_remove(f->dir);
     free(f);
     unsetenv("REGFS_NOW");
     return 0;

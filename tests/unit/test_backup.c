@@ -31,6 +31,7 @@
 #include "checkpoint.h"
 #include "db.h"
 #include "db_internal.h"
+#include "fixture.h"
 
 struct fixture {
     char dir[256];
@@ -61,20 +62,13 @@ static void some_events(rg_db *db, int n)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *base = getenv("TMPDIR");
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/regfs-test-backup-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (fixture_register("backup", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->db) < 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/register.db", f->dir);
     snprintf(f->copy, sizeof f->copy, "%s/copy.db", f->dir);
     snprintf(f->dest, sizeof f->dest, "%s/restored.db", f->dir);
-    if (rg_db_open(f->path, RG_OPEN_CREATE, &f->db) < 0) {
-        fprintf(stderr, "rg_db_open: %s\n", rg_db_errmsg(f->db));
-        return -1;
-    }
     *state = f;
     return 0;
 }
@@ -82,20 +76,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d;
-    struct dirent *e;
-    char p[600];
-
     rg_db_close(f->db);
-    if ((d = opendir(f->dir))) {
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    fixture_remove(f->dir);
     free(f);
     return 0;
 }

@@ -29,6 +29,7 @@
 #include "checkpoint.h"
 #include "db.h"
 #include "db_internal.h"
+#include "fixture.h"
 
 struct fixture {
     char dir[256];
@@ -63,21 +64,14 @@ static void some_events(rg_db *db, int n)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *base = getenv("TMPDIR");
     char err[256];
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/regfs-test-checkpoint-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (fixture_register("checkpoint", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->db) < 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/register.db", f->dir);
     snprintf(f->secret, sizeof f->secret, "%s/ck.secret", f->dir);
     snprintf(f->public, sizeof f->public, "%s/ck.public", f->dir);
-    if (rg_db_open(f->path, RG_OPEN_CREATE, &f->db) < 0) {
-        fprintf(stderr, "rg_db_open: %s\n", rg_db_errmsg(f->db));
-        return -1;
-    }
     if (rg_key_generate(f->secret, f->public, err, sizeof err) < 0) {
         fprintf(stderr, "rg_key_generate: %s\n", err);
         return -1;
@@ -90,20 +84,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d;
-    struct dirent *e;
-    char p[600];
-
     rg_db_close(f->db);
-    if ((d = opendir(f->dir))) {
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    fixture_remove(f->dir);
     free(f);
     unsetenv("REGFS_NOW");
     return 0;

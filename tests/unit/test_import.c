@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include "audit.h"
 #include "db_internal.h"
+#include "fixture.h"
 #include "import.h"
 
 #define HEADER "id,given_name,family_name,date_of_birth,email,postcode,clp,kind,joined_at," \
@@ -29,8 +29,8 @@
 #define WATCH_HEADER "id,given_name,family_name,date_of_birth,email,postcode,organisation,role,source\n"
 
 struct fixture {
-    char dir[64];
-    char path[128];     /* the last file written */
+    char dir[256];
+    char path[300];     /* the last file written */
     rg_db *db;
     rg_actor who;
     rg_import_result res;
@@ -41,22 +41,14 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char dbpath[128];
+    char dbpath[300];
 
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_import.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(dbpath, sizeof dbpath, "%s/register.db", f->dir);
-    assert_int_equal(rg_db_open(dbpath, RG_OPEN_CREATE, &f->db), 0);
+    if (!f || fixture_register("import", f->dir, sizeof f->dir, dbpath, sizeof dbpath, &f->db) < 0)
+        return -1;
     snprintf(f->who.name, sizeof f->who.name, "tester");
     f->who.uid = 1000;
     *state = f;
     return 0;
-}
-
-static int remove_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    return remove(path);
 }
 
 static int teardown(void **state)
@@ -64,7 +56,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     rg_db_close(f->db);
-    nftw(f->dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    fixture_remove(f->dir);
     free(f->errors);
     free(f);
     return 0;
@@ -382,7 +374,7 @@ static void test_missing_or_unknown_columns_fail_the_whole_file(void **state)
         "id,given_name,family_name,date_of_birth,e-mail,clp,kind,joined_at,declared_party,"
         "aims_values,notes\n"
         "1000001,Ann,Smith,,a@b.org,Leeds,member,2016-01-05,,yes,hello\n");
-    char rejects[128];
+    char rejects[300];
 
     assert_int_equal(import(f, RG_IMPORT_APPLICANTS, path), -EINVAL);
     assert_contains(rg_db_errmsg(f->db), "missing columns: email, postcode");
@@ -411,7 +403,7 @@ static void test_missing_or_unknown_columns_fail_the_whole_file(void **state)
 static void test_second_import_changes_nothing(void **state)
 {
     struct fixture *f = *state;
-    char hash1[RG_HASH_HEX], hash2[RG_HASH_HEX], rejects[128];
+    char hash1[RG_HASH_HEX], hash2[RG_HASH_HEX], rejects[300];
     int64_t seq1, seq2, data1;
     const char *path = write_file(f, "applicants.csv", HEADER
         "1000001,Ann,Smith,1980-01-01,ann@example.org,SW1A 1AA,Leeds,member,2016-01-05,,yes\n"
@@ -527,7 +519,7 @@ static void test_full_disk_imports_nothing(void **state)
         fprintf(out, "%d,Given%d,Family%d,1980-01-01,p%d@example.org,SW1A 1AA,Leeds,member,"
                      "2016-01-05,,yes\n", 1000000 + i, i, i, i);
     fclose(out);
-    char path[128];
+    char path[300];
     snprintf(path, sizeof path, "%s", write_file_n(f, "applicants.csv", csv, len));
     free(csv);
 
@@ -578,11 +570,11 @@ static void test_full_disk_imports_nothing(void **state)
 static void test_rejects_file_rules(void **state)
 {
     struct fixture *f = *state;
-    char other[128], *text;
+    char other[300], *text;
     rg_import_opts opts = { 0 };
     const char *bad = HEADER "1000001,Ann,Smith,2016-02-30,,,Leeds,member,2016-01-05,,yes\n";
     const char *path = write_file(f, "applicants.csv", bad);
-    char input[128];
+    char input[300];
 
     snprintf(input, sizeof input, "%s", path);
     /* Never the input. */

@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 
 #include "audit.h"
 #include "db_internal.h"
+#include "fixture.h"
 #include "render.h"
 
 static char tmpdir[PATH_MAX];
@@ -86,14 +86,8 @@ static int setup(void **state)
     char path[PATH_MAX + 16];
     char *err = NULL;
 
-    snprintf(tmpdir, sizeof tmpdir, "%s/regfs-test-render-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir))
+    if (fixture_register("render", tmpdir, sizeof tmpdir, path, sizeof path, &db) < 0)
         return -1;
-    snprintf(path, sizeof path, "%s/reg.db", tmpdir);
-    if (rg_db_open(path, RG_OPEN_CREATE, &db) < 0) {
-        fprintf(stderr, "open: %s\n", rg_db_errmsg(db));
-        return -1;
-    }
     if (sqlite3_exec(db->sql, FIXTURE_SQL, NULL, NULL, &err) != SQLITE_OK) {
         fprintf(stderr, "fixture: %s\n", err);
         sqlite3_free(err);
@@ -113,15 +107,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
 static int teardown(void **state)
 {
     rg_db_close(db);
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_remove(tmpdir);
     return 0;
 }
 

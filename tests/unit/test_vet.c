@@ -28,6 +28,7 @@
 #include "db.h"
 #include "settings.h"
 #include "vet.h"
+#include "fixture.h"
 
 #define NOW "1782907200"   /* 2026-07-01T12:00:00Z */
 
@@ -187,19 +188,12 @@ static void add_app(struct fixture *f, int64_t id, const char *given, const char
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *base = getenv("TMPDIR");
 
     if (!f)
         return -1;
     setenv("REGFS_NOW", NOW, 1);
-    snprintf(f->dir, sizeof f->dir, "%s/regfs-test-vet-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (fixture_register("vet", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->db) < 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/register.db", f->dir);
-    if (rg_db_open(f->path, RG_OPEN_CREATE, &f->db) < 0) {
-        fprintf(stderr, "rg_db_open: %s\n", rg_db_errmsg(f->db));
-        return -1;
-    }
     if (sqlite3_open(f->path, &f->sql) != SQLITE_OK)
         return -1;
     sqlite3_busy_timeout(f->sql, 10000);
@@ -212,21 +206,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d;
-    struct dirent *e;
-    char p[600];
-
     sqlite3_close(f->sql);
     rg_db_close(f->db);
-    if ((d = opendir(f->dir))) {
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    fixture_remove(f->dir);
     free(f);
     return 0;
 }
