@@ -75,8 +75,13 @@ int rg_sqlfail(rg_db *db, int sqlite_rc)
     case SQLITE_NOTADB: rc = -EINVAL; break;
     default: rc = -EIO; break;
     }
-    if (sqlite_rc == SQLITE_FULL || (sqlite_rc & 0xff) == SQLITE_IOERR)
-        return rg_fail(db, sqlite_rc == SQLITE_FULL ? -ENOSPC : -EIO, "%s", sqlite3_errstr(sqlite_rc));
+    /* SQLite says SQLITE_FULL for a full disk, or an I/O error when the -shm could not grow. */
+    if ((sqlite_rc & 0xff) == SQLITE_FULL ||
+        ((sqlite_rc & 0xff) == SQLITE_IOERR && db->sql && sqlite3_system_errno(db->sql) == ENOSPC))
+        return rg_fail(db, -ENOSPC, "the disk holding the register is full; nothing was written"
+                       " (free some space and try again)");
+    if ((sqlite_rc & 0xff) == SQLITE_IOERR)
+        return rg_fail(db, -EIO, "%s", sqlite3_errstr(sqlite_rc));
     return rg_fail(db, rc, "%s", db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(sqlite_rc));
 }
 
@@ -222,15 +227,18 @@ static int check_identity(rg_db *db, const char *path, int flags, int *version)
 /*
  * The register holds personal data: refuse it, and its -wal and -shm files, when other users may
  * read or write them (SQLite gives the -wal and -shm the database file's mode).  Group access is a
- * deliberate grant by the file's owner and is left alone.
+ * deliberate grant by the file's owner and is left alone.  Checks suffix[from..to]: before SQLite
+ * opens anything (and makes a -wal and -shm with the file's mode), the -wal and -shm, and the file
+ * itself if its header says it is a register; any other file once it is known to be one (a CSV
+ * given by mistake is better called "not a regfs database").
  */
-static int check_private(rg_db *db, const char *path)
+static int check_private(rg_db *db, const char *path, int from, int to)
 {
-    static const char *const suffix[] = { "", "-wal", "-shm" };
+    static const char *const suffix[] = { "-wal", "-shm", "" };
     char name[4096];
     struct stat sb;
 
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+    for (int i = from; i <= to; i++) {
         snprintf(name, sizeof name, "%s%s", path, suffix[i]);
         if (stat(name, &sb) < 0)
             continue;
@@ -240,6 +248,21 @@ static int check_private(rg_db *db, const char *path)
                            (unsigned)(sb.st_mode & 07777), path);
     }
     return 0;
+}
+
+/* Whether the file's SQLite header carries regfs's application_id (big-endian, at byte 68). */
+static int stamped_ours(const char *path)
+{
+    unsigned char h[100];
+    int fd = open(path, O_RDONLY | O_CLOEXEC), ours = 0;
+
+    if (fd < 0)
+        return 0;
+    if (read(fd, h, sizeof h) == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0)
+        ours = ((uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71]) ==
+               RG_APPLICATION_ID;
+    close(fd);
+    return ours;
 }
 
 static int on_readonly_fs(const char *path)
@@ -308,7 +331,8 @@ int rg_db_open(const char *path, int flags, rg_db **out)
     } else if (!S_ISREG(sb.st_mode)) {
         return rg_fail(db, -EINVAL, "%s: not a regular file", path);
     }
-    if ((rc = check_private(db, path)) < 0 || (!db->readonly && (rc = check_writable(db, path)) < 0))
+    if ((!db->readonly && (rc = check_writable(db, path)) < 0) ||
+        (rc = check_private(db, path, 0, stamped_ours(path) ? 2 : 1)) < 0)
         return rc;
 
     oflags = (db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
@@ -332,7 +356,7 @@ int rg_db_open(const char *path, int flags, rg_db **out)
     sqlite3_extended_result_codes(db->sql, 1);
     sqlite3_busy_timeout(db->sql, busy_timeout_ms());
 
-    if ((rc = check_identity(db, path, flags, &version)) < 0)
+    if ((rc = check_identity(db, path, flags, &version)) < 0 || (rc = check_private(db, path, 2, 2)) < 0)
         return rc;
     if (!db->readonly && (rc = exec_sql(db, "PRAGMA journal_mode = WAL")) < 0)
         return rc;
