@@ -4,7 +4,7 @@
  * rg_job_run() commits a batch at a time, and WAL lets readers read throughout.
  *
  * At mount, jobs a stopped daemon left queued or running are resumed first (rg_job_run resumes
- * from the job's cursor).  At unmount the running job is stopped at its next batch and stays
+ * from the job's cursor), unless another live process (`regfs vet`) holds one: that is left to it.  At unmount the running job is stopped at its next batch and stays
  * resumable.  After each batch the watcher is woken so that jobs/<n> shows the progress.  The
  * thread's connection is opened for a run of jobs and closed when the queue is empty.
  */
@@ -84,7 +84,9 @@ static void *jobs_main(void *arg)
             strcmp(job.state, "running") != 0)
             continue;
         changed = rg_job_run(db, id, progress, fs);
-        if (changed < 0 && !atomic_load(&j->stop) &&
+        if (changed == -EALREADY)
+            fs_log(fs, LOG_INFO, "job %" PRId64 " left to the process that runs it: %s", id, rg_db_errmsg(db));
+        else if (changed < 0 && !atomic_load(&j->stop) &&
             !(rg_tree_job_find(db, id, &job) == 0 && strcmp(job.state, "running") != 0 &&
               strcmp(job.state, "failed") != 0))
             fs_log(fs, LOG_ERR, "job %" PRId64 " failed: %s", id, rg_db_errmsg(db));

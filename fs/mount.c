@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -228,9 +229,11 @@ static int check_key(const char *me, const char *path, char out[PATH_MAX])
  */
 static int stale_mountpoint(const char *me, const char *mountpoint)
 {
+    struct statfs fsb;
     struct stat sb;
 
-    if (stat(mountpoint, &sb) == 0 || errno != ENOTCONN)
+    /* statfs always asks the daemon; stat may be answered from the kernel's attribute cache */
+    if ((statfs(mountpoint, &fsb) == 0 || errno != ENOTCONN) && (stat(mountpoint, &sb) == 0 || errno != ENOTCONN))
         return 0;
     fprintf(stderr, "%s: %s: a stale mount: the filesystem daemon that served it has died (%s); "
             "clear it with `fusermount3 -u %s` (or `umount %s` as root), then mount again\n",
