@@ -80,8 +80,11 @@ int rg_sqlfail(rg_db *db, int sqlite_rc)
         ((sqlite_rc & 0xff) == SQLITE_IOERR && db->sql && sqlite3_system_errno(db->sql) == ENOSPC))
         return rg_fail(db, -ENOSPC, "the disk holding the register is full; nothing was written"
                        " (free some space and try again)");
-    if ((sqlite_rc & 0xff) == SQLITE_IOERR)
-        return rg_fail(db, -EIO, "%s", sqlite3_errstr(sqlite_rc));
+    if ((sqlite_rc & 0xff) == SQLITE_IOERR) {
+        int sys = db->sql ? sqlite3_system_errno(db->sql) : 0;
+        return rg_fail(db, -EIO, "%s (SQLite code %d%s%s)", sqlite3_errstr(sqlite_rc), sqlite_rc,
+                       sys ? ": " : "", sys ? strerror(sys) : "");
+    }
     return rg_fail(db, rc, "%s", db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(sqlite_rc));
 }
 
@@ -250,19 +253,23 @@ static int check_private(rg_db *db, const char *path, int from, int to)
     return 0;
 }
 
-/* Whether the file's SQLite header carries regfs's application_id (big-endian, at byte 68). */
-static int stamped_ours(const char *path)
+/*
+ * Whether the file's SQLite header carries regfs's application_id (big-endian, at byte 68).  Read
+ * through the connection's own file handle, which opening does not read or lock: opening and
+ * closing another descriptor on the file would drop every POSIX lock this process's connections
+ * hold on it (a daemon's readers), and let another process delete the -wal under them.
+ */
+static int stamped_ours(rg_db *db)
 {
     unsigned char h[100];
-    int fd = open(path, O_RDONLY | O_CLOEXEC), ours = 0;
+    sqlite3_file *f = NULL;
 
-    if (fd < 0)
+    if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods || f->pMethods->xRead(f, h, sizeof h, 0) != SQLITE_OK ||
+        memcmp(h, "SQLite format 3", 16) != 0)
         return 0;
-    if (read(fd, h, sizeof h) == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0)
-        ours = ((uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71]) ==
-               RG_APPLICATION_ID;
-    close(fd);
-    return ours;
+    return ((uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71]) ==
+           RG_APPLICATION_ID;
 }
 
 static int on_readonly_fs(const char *path)
@@ -311,7 +318,7 @@ static char *immutable_uri(const char *path)
 
 int rg_db_open(const char *path, int flags, rg_db **out)
 {
-    int version = 0, rc, oflags;
+    int version = 0, rc, oflags, ours;
     rg_db *db;
     struct stat sb;
 
@@ -331,8 +338,7 @@ int rg_db_open(const char *path, int flags, rg_db **out)
     } else if (!S_ISREG(sb.st_mode)) {
         return rg_fail(db, -EINVAL, "%s: not a regular file", path);
     }
-    if ((!db->readonly && (rc = check_writable(db, path)) < 0) ||
-        (rc = check_private(db, path, 0, stamped_ours(path) ? 2 : 1)) < 0)
+    if (!db->readonly && (rc = check_writable(db, path)) < 0)
         return rc;
 
     oflags = (db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
@@ -356,7 +362,11 @@ int rg_db_open(const char *path, int flags, rg_db **out)
     sqlite3_extended_result_codes(db->sql, 1);
     sqlite3_busy_timeout(db->sql, busy_timeout_ms());
 
-    if ((rc = check_identity(db, path, flags, &version)) < 0 || (rc = check_private(db, path, 2, 2)) < 0)
+    /* the mode of a register's files before SQLite reads it (and makes a -wal and -shm like it) */
+    ours = stamped_ours(db);
+    if ((rc = check_private(db, path, 0, ours ? 2 : 1)) < 0)
+        return rc;
+    if ((rc = check_identity(db, path, flags, &version)) < 0 || (!ours && (rc = check_private(db, path, 2, 2)) < 0))
         return rc;
     if (!db->readonly && (rc = exec_sql(db, "PRAGMA journal_mode = WAL")) < 0)
         return rc;
