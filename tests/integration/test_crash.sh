@@ -3,8 +3,8 @@
 # burst of ctl writes, and of `regfs vet`.  After each: PRAGMA integrity_check is ok, regfs verify
 # passes (the chain, and every verdict agreeing with its last audit event), an import is all or
 # nothing, an interrupted job resumes from where it stopped and vets nobody twice, a job another live
-# process holds is left to it, and the dead daemon's mountpoint is named stale with the command that
-# clears it.
+# process holds is left to it (and taken over by a mounted daemon once that process dies), and the
+# dead daemon's mountpoint is named stale with the command that clears it.
 source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 SIZE=20000
@@ -24,24 +24,31 @@ check_sound() {   # WHEN
 # Holds the write lock once job $1 has committed some batches but not all, so that the job is
 # stopped mid-way, waiting for the lock; touches $2 then (with "done total" in it) and holds on.
 cat >"$T/hold.py" <<'PY'
-import sqlite3, sys, time
+import os, sqlite3, sys, time
 db, job, ready = sys.argv[1], sys.argv[2], sys.argv[3]
-# JOB is a job's id, or pid:PID for the job that process PID holds
-if job.startswith("pid:"):
-    sql, arg = "SELECT done, total, state, id FROM job WHERE owner LIKE ?", "% " + job[4:] + " %"
+# JOB is a job's id (held once some batches are done), or pid:PID for the job that process PID
+# holds (held as soon as it has one, done or not; gives up when the process has ended)
+pid = int(job[4:]) if job.startswith("pid:") else 0
+if pid:
+    sql, arg = "SELECT done, total, state, id FROM job WHERE owner LIKE ?", "% " + str(pid) + " %"
 else:
     sql, arg = "SELECT done, total, state, id FROM job WHERE id = ?", int(job)
 c = sqlite3.connect(db, timeout=0, isolation_level=None)
 while True:
+    if pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            sys.exit("process %d ended before it could be caught" % pid)
     try:
         c.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError:
         time.sleep(0.001)
         continue
     row = c.execute(sql, (arg,)).fetchone()
-    if row and 0 < row[0] < row[1] and row[2] == "running":
-        open(ready + ".tmp", "w").write("%d %d %d\n" % (row[0], row[1], row[3]))
-        import os; os.rename(ready + ".tmp", ready)
+    if row and (0 < row[0] < row[1] and row[2] == "running" or pid and row[2] in ("queued", "running")):
+        open(ready + ".tmp", "w").write("%d %d %d %s\n" % (row[0], row[1], row[3], row[2]))
+        os.rename(ready + ".tmp", ready)
         time.sleep(600)
     c.execute("ROLLBACK")
     if row and row[2] != "running" and row[2] != "queued":
@@ -49,12 +56,16 @@ while True:
     time.sleep(0.001)
 PY
 hold_midway() {   # JOB|pid:PID: returns once the job is stopped mid-way; HOLDER is the holder's pid
+    try_hold "$1" || fail "could not catch job $1 mid-way"
+}
+try_hold() {     # the same, but returns 1 if the job ended first
     rm -f "$T/held"
     python3 "$T/hold.py" "$DB" "$1" "$T/held" &
     HOLDER=$!
-    wait_for "[ -e '$T/held' ] || ! kill -0 $HOLDER 2>/dev/null" 120 || fail "job $1 never showed progress"
-    [ -e "$T/held" ] || fail "could not catch job $1 mid-way"
-    read HELD_DONE HELD_TOTAL HELD_JOB <"$T/held"
+    wait_for "[ -e '$T/held' ] || ! kill -0 $HOLDER 2>/dev/null" 120 ||
+        fail "job $1 never showed progress: $(sql 'SELECT * FROM job')"
+    [ -e "$T/held" ] || return 1
+    read HELD_DONE HELD_TOTAL HELD_JOB HELD_STATE <"$T/held"
 }
 release() { kill "$HOLDER" 2>/dev/null || true; wait "$HOLDER" 2>/dev/null || true; }
 
@@ -153,19 +164,41 @@ mount_register
 unmount_register
 
 note "a job held by a live regfs vet is left to it; once that process is killed, the next vet resumes it"
-"$REGFS" vet --quiet "$DB" all >"$T/vet1" 2>&1 &
-vet1=$!
-hold_midway "pid:$vet1"
-job=$HELD_JOB
+# `regfs vet` is caught once it has its job (and before it has finished, if it is not too quick
+# for that: then it is tried again)
+start_held_vet() {
+    local attempt
+    for attempt in 1 2 3 4 5 6 7 8; do
+        "$REGFS" vet --quiet "$DB" all >"$T/vet-out" 2>&1 &
+        VET=$!
+        try_hold "pid:$VET" && return 0
+        wait $VET || fail "regfs vet failed: $(cat "$T/vet-out")"
+    done
+    fail "regfs vet always finished before it could be caught"
+}
+start_held_vet
+vet1=$VET job=$HELD_JOB
 kill -STOP $vet1
 release
 "$REGFS" vet --quiet "$DB" pending >"$T/vet2" 2>&1 || fail "a second regfs vet failed: $(cat "$T/vet2")"
 grep -q "job $job left alone: job $job is being run by process $vet1" "$T/vet2" || fail "the second vet said: $(cat "$T/vet2")"
-assert_eq "running|$HELD_DONE" "$(sql "SELECT state, done FROM job WHERE id = $job")" "the held job after a second vet"
+assert_eq "$HELD_STATE|$HELD_DONE" "$(sql "SELECT state, done FROM job WHERE id = $job")" "the held job after a second vet"
 kill -9 $vet1; kill -CONT $vet1 2>/dev/null || true; wait $vet1 2>/dev/null || true
 check_sound "after regfs vet was killed"
 "$REGFS" vet --quiet "$DB" pending >"$T/vet3" 2>&1 || fail "the third regfs vet failed: $(cat "$T/vet3")"
 grep -q "^resuming job $job " "$T/vet3" || fail "the third vet did not resume job $job: $(cat "$T/vet3")"
 assert_eq "done|$n|" "$(sql "SELECT state, done, owner FROM job WHERE id = $job")" "the resumed job"
+check_sound "after the third vet"
+
+note "a regfs vet killed while the register is mounted: the daemon takes its job over"
+mount_register
+start_held_vet
+vet4=$VET job=$HELD_JOB
+kill -9 $vet4; wait $vet4 2>/dev/null || true
+release
+wait_for "grep -q '^state: done' '$MNT/jobs/$job'" 120 || fail "the daemon did not take job $job over: $(cat "$MNT/jobs/$job")"
+grep -q "resuming job $job: the process that ran it is gone" "$T/daemon.log" || fail "the daemon's log: $(cat "$T/daemon.log")"
+assert_eq "$n" "$(sed -n 's/^done: //p' "$MNT/jobs/$job")" "applicants the taken-over job vetted"
+unmount_register
 check_sound "at the end"
 echo PASS
