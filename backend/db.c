@@ -14,18 +14,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "db_internal.h"
 
 #define RG_APPLICATION_ID 0x72676673   /* "rgfs": PRAGMA application_id marks a regfs file */
-#define RG_BUSY_TIMEOUT_MS 30000
+#define RG_BUSY_TIMEOUT_MS 30000   /* REGFS_BUSY_TIMEOUT (seconds) overrides it */
 
 static const char SQL_BEGIN_IMMEDIATE[] = "BEGIN IMMEDIATE";
 static const char SQL_BEGIN_READ[] = "BEGIN";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+
+/* How long a connection waits for another process's lock before it gives up. */
+static int busy_timeout_ms(void)
+{
+    const char *env = getenv("REGFS_BUSY_TIMEOUT");
+    char *end;
+    long v;
+
+    if (env && *env) {
+        v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 0 && v <= 3600)
+            return (int)v * 1000;
+    }
+    return RG_BUSY_TIMEOUT_MS;
+}
 
 int rg_fail(rg_db *db, int rc, const char *fmt, ...)
 {
@@ -43,7 +59,9 @@ int rg_sqlfail(rg_db *db, int sqlite_rc)
 
     switch (sqlite_rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: rc = -EBUSY; break;
+    case SQLITE_LOCKED:
+        return rg_fail(db, -EBUSY, "the register is locked by another process (gave up after %d s);"
+                       " try again when it has finished", busy_timeout_ms() / 1000);
     case SQLITE_FULL: rc = -ENOSPC; break;
     case SQLITE_NOMEM: rc = -ENOMEM; break;
     case SQLITE_READONLY: rc = -EROFS; break;
@@ -57,8 +75,16 @@ int rg_sqlfail(rg_db *db, int sqlite_rc)
     case SQLITE_NOTADB: rc = -EINVAL; break;
     default: rc = -EIO; break;
     }
-    if (sqlite_rc == SQLITE_FULL || (sqlite_rc & 0xff) == SQLITE_IOERR)
-        return rg_fail(db, sqlite_rc == SQLITE_FULL ? -ENOSPC : -EIO, "%s", sqlite3_errstr(sqlite_rc));
+    /* SQLite says SQLITE_FULL for a full disk, or an I/O error when the -shm could not grow. */
+    if ((sqlite_rc & 0xff) == SQLITE_FULL ||
+        ((sqlite_rc & 0xff) == SQLITE_IOERR && db->sql && sqlite3_system_errno(db->sql) == ENOSPC))
+        return rg_fail(db, -ENOSPC, "the disk holding the register is full; nothing was written"
+                       " (free some space and try again)");
+    if ((sqlite_rc & 0xff) == SQLITE_IOERR) {
+        int sys = db->sql ? sqlite3_system_errno(db->sql) : 0;
+        return rg_fail(db, -EIO, "%s (SQLite code %d%s%s)", sqlite3_errstr(sqlite_rc), sqlite_rc,
+                       sys ? ": " : "", sys ? strerror(sys) : "");
+    }
     return rg_fail(db, rc, "%s", db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(sqlite_rc));
 }
 
@@ -175,7 +201,7 @@ out_rollback:
 }
 
 /* The file must be ours: a fresh empty file, or one stamped with our application_id. */
-static int check_identity(rg_db *db, const char *path, int *version)
+static int check_identity(rg_db *db, const char *path, int flags, int *version)
 {
     int appid = 0, rc;
 
@@ -188,6 +214,9 @@ static int check_identity(rg_db *db, const char *path, int *version)
             return rc;
         if (tables > 0)
             return rg_fail(db, -EINVAL, "%s: not a regfs database (it has tables of its own)", path);
+        if (!(flags & RG_OPEN_CREATE))
+            return rg_fail(db, -EINVAL, "%s: not a regfs database (an empty file; `regfs init` makes one)",
+                           path);
         return 0;
     }
     if (appid != RG_APPLICATION_ID)
@@ -198,9 +227,98 @@ static int check_identity(rg_db *db, const char *path, int *version)
     return 0;
 }
 
+/*
+ * The register holds personal data: refuse it, and its -wal and -shm files, when other users may
+ * read or write them (SQLite gives the -wal and -shm the database file's mode).  Group access is a
+ * deliberate grant by the file's owner and is left alone.  Checks suffix[from..to]: before SQLite
+ * opens anything (and makes a -wal and -shm with the file's mode), the -wal and -shm, and the file
+ * itself if its header says it is a register; any other file once it is known to be one (a CSV
+ * given by mistake is better called "not a regfs database").
+ */
+static int check_private(rg_db *db, const char *path, int from, int to)
+{
+    static const char *const suffix[] = { "-wal", "-shm", "" };
+    char name[4096];
+    struct stat sb;
+
+    for (int i = from; i <= to; i++) {
+        snprintf(name, sizeof name, "%s%s", path, suffix[i]);
+        if (stat(name, &sb) < 0)
+            continue;
+        if (sb.st_mode & (S_IROTH | S_IWOTH | S_IXOTH))
+            return rg_fail(db, -EPERM, "%s: other users may read it (mode %04o): the register holds"
+                           " personal data; run `chmod o= %s*` (and check who has read it)", name,
+                           (unsigned)(sb.st_mode & 07777), path);
+    }
+    return 0;
+}
+
+/*
+ * Whether the file's SQLite header carries regfs's application_id (big-endian, at byte 68).  Read
+ * through the connection's own file handle, which opening does not read or lock: opening and
+ * closing another descriptor on the file would drop every POSIX lock this process's connections
+ * hold on it (a daemon's readers), and let another process delete the -wal under them.
+ */
+static int stamped_ours(rg_db *db)
+{
+    unsigned char h[100];
+    sqlite3_file *f = NULL;
+
+    if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods || f->pMethods->xRead(f, h, sizeof h, 0) != SQLITE_OK ||
+        memcmp(h, "SQLite format 3", 16) != 0)
+        return 0;
+    return ((uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71]) ==
+           RG_APPLICATION_ID;
+}
+
+static int on_readonly_fs(const char *path)
+{
+    struct statvfs vfs;
+
+    return statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+}
+
+/* Writing needs the file and its folder (where SQLite keeps the -wal and -shm files) writable. */
+static int check_writable(rg_db *db, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+
+    if (on_readonly_fs(path))
+        return rg_fail(db, -EROFS, "%s: the register is on a read-only filesystem", path);
+    if (access(path, W_OK) < 0)
+        return rg_fail(db, -EROFS, "%s: the register is read-only here (%s)", path, strerror(errno));
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    if (access(dir, W_OK | X_OK) < 0)
+        return rg_fail(db, -EROFS, "%s: the register's folder %s is read-only here (%s)", path, dir,
+                       strerror(errno));
+    return 0;
+}
+
+/* "file:PATH?immutable=1", PATH percent-encoded where a URI needs it; a new string or NULL. */
+static char *immutable_uri(const char *path)
+{
+    static const char tail[] = "?immutable=1";
+    size_t n = strlen(path);
+    char *uri = malloc(5 + 3 * n + sizeof tail), *p = uri;
+
+    if (!uri)
+        return NULL;
+    p += sprintf(p, "file:");
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if (*c == '?' || *c == '#' || *c == '%' || *c < 0x20 || *c >= 0x7f)
+            p += sprintf(p, "%%%02X", *c);
+        else
+            *p++ = (char)*c;
+    }
+    memcpy(p, tail, sizeof tail);
+    return uri;
+}
+
 int rg_db_open(const char *path, int flags, rg_db **out)
 {
-    int version = 0, rc, oflags;
+    int version = 0, rc, oflags, ours;
     rg_db *db;
     struct stat sb;
 
@@ -220,9 +338,21 @@ int rg_db_open(const char *path, int flags, rg_db **out)
     } else if (!S_ISREG(sb.st_mode)) {
         return rg_fail(db, -EINVAL, "%s: not a regular file", path);
     }
+    if (!db->readonly && (rc = check_writable(db, path)) < 0)
+        return rc;
 
     oflags = (db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
-    rc = sqlite3_open_v2(path, &db->sql, oflags, NULL);
+    if (db->readonly && on_readonly_fs(path)) {
+        /* Nothing can change a file on a read-only filesystem, and SQLite could not make the -shm
+         * file a WAL database needs: read it as immutable (no locks, no -shm). */
+        char *uri = immutable_uri(path);
+        if (!uri)
+            return rg_fail(db, -ENOMEM, "out of memory");
+        rc = sqlite3_open_v2(uri, &db->sql, oflags | SQLITE_OPEN_URI, NULL);
+        free(uri);
+    } else {
+        rc = sqlite3_open_v2(path, &db->sql, oflags, NULL);
+    }
     if (rc != SQLITE_OK) {
         char why[RG_ERRMSG_MAX];
         rc = rg_sqlfail(db, rc);
@@ -230,9 +360,13 @@ int rg_db_open(const char *path, int flags, rg_db **out)
         return rg_fail(db, rc, "%s: %s", path, why);
     }
     sqlite3_extended_result_codes(db->sql, 1);
-    sqlite3_busy_timeout(db->sql, RG_BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(db->sql, busy_timeout_ms());
 
-    if ((rc = check_identity(db, path, &version)) < 0)
+    /* the mode of a register's files before SQLite reads it (and makes a -wal and -shm like it) */
+    ours = stamped_ours(db);
+    if ((rc = check_private(db, path, 0, ours ? 2 : 1)) < 0)
+        return rc;
+    if ((rc = check_identity(db, path, flags, &version)) < 0 || (!ours && (rc = check_private(db, path, 2, 2)) < 0))
         return rc;
     if (!db->readonly && (rc = exec_sql(db, "PRAGMA journal_mode = WAL")) < 0)
         return rc;

@@ -71,17 +71,20 @@ static const char SQL_COUNT_JOINED[] =
 static const char SQL_EXISTS[] = "SELECT 1 FROM applicant WHERE id = ?1";
 
 static const char SQL_JOB_INSERT[] =
-    "INSERT INTO job(scope, requested_by, state, total, changed_ns) VALUES (?1, ?2, 'queued', ?3, ?4)";
+    "INSERT INTO job(scope, requested_by, state, total, changed_ns, owner)"
+    " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)";
 static const char SQL_JOB_GET[] =
-    "SELECT id, scope, requested_by, state, total, done, changed, cursor, started, finished, error"
+    "SELECT id, scope, requested_by, state, total, done, changed, cursor, started, finished, error, owner"
     " FROM job WHERE id = ?1";
+/* Taking a job from the owner seen (in the same transaction), or letting go of it. */
+static const char SQL_JOB_CLAIM[] = "UPDATE job SET owner = ?2 WHERE id = ?1 AND owner = ?3";
 static const char SQL_JOB_START[] =
     "UPDATE job SET state = 'running', started = ?2, changed_ns = ?3 WHERE id = ?1 AND state = 'queued'";
 static const char SQL_JOB_STEP[] =
     "UPDATE job SET done = done + ?2, changed = changed + ?3, cursor = ?4, total = max(total, done + ?2),"
     " changed_ns = ?5 WHERE id = ?1";
 static const char SQL_JOB_END[] =
-    "UPDATE job SET state = ?2, finished = ?3, error = ?4, changed_ns = ?5 WHERE id = ?1";
+    "UPDATE job SET state = ?2, finished = ?3, error = ?4, changed_ns = ?5, owner = '' WHERE id = ?1";
 static const char SQL_JOB_UNFINISHED[] =
     "SELECT id FROM job WHERE state IN ('queued', 'running') ORDER BY id LIMIT ?1";
 
@@ -310,16 +313,108 @@ static int64_t count_all(rg_db *db)
     return count_scope(db, &all, &n) < 0 ? INT64_MAX / 32 : n;
 }
 
+/* ---- who runs a job ---- */
+
+/*
+ * A process is named "BOOT-ID PID START": the kernel's boot id, its pid, and its start time in clock
+ * ticks since boot (/proc/PID/stat, field 22), so that neither a reboot nor a reused pid makes a dead
+ * process look alive.  Read afresh each time: the daemon forks after it starts.
+ */
+static int proc_start(long pid, unsigned long long *start)
+{
+    char path[64], buf[1024], *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "re")))
+        return -1;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* the name, field 2, is in parentheses and may hold anything: count fields after its end */
+    if (!(p = strrchr(buf, ')')))
+        return -1;
+    for (int field = 2; field < 21 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p && sscanf(p + 1, "%llu", start) == 1 ? 0 : -1;
+}
+
+static void boot_id(char out[40])
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+    if (!f || !fgets(out, 40, f))
+        snprintf(out, 40, "-");
+    out[strcspn(out, "\n")] = '\0';
+    if (f)
+        fclose(f);
+}
+
+static void owner_self(char out[96])
+{
+    char boot[40];
+    unsigned long long start = 0;
+
+    boot_id(boot);
+    proc_start((long)getpid(), &start);
+    snprintf(out, 96, "%s %ld %llu", boot, (long)getpid(), start);
+}
+
+long rg_job_owner_pid(const rg_job_info *j)
+{
+    char boot[40], mine[40];
+    unsigned long long start, now;
+    long pid;
+
+    if (sscanf(j->owner, "%39s %ld %llu", boot, &pid, &start) != 3 || pid <= 0)
+        return 0;
+    boot_id(mine);
+    if (strcmp(boot, mine) != 0 || proc_start(pid, &now) < 0 || now != start)
+        return 0;
+    return pid;
+}
+
+/* Moves job id from the owner seen to owner (both strings), inside the caller's transaction. */
+static int job_claim(rg_db *db, int64_t id, const char *seen, const char *owner)
+{
+    sqlite3_stmt *st = rg_stmt(db, SQL_JOB_CLAIM);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, seen, -1, SQLITE_STATIC);
+    if ((rc = rg_exec_stmt(db, st)) < 0)
+        return rc;
+    return sqlite3_changes(db->sql) == 1 ? 0
+         : rg_fail(db, -EALREADY, "job %" PRId64 " was taken by another process", id);
+}
+
+/* Lets go of job id if this process holds it (a run stopped midway), in a transaction of its own. */
+static void job_release(rg_db *db, int64_t id)
+{
+    char self[96];
+
+    owner_self(self);
+    if (rg_db_begin(db) < 0)
+        return;
+    if (job_claim(db, id, self, "") < 0 || rg_db_commit(db) < 0)
+        rg_db_rollback(db);
+}
+
 /* ---- the job table ---- */
 
 int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope)
 {
-    char actor[RG_ACTOR_STR_LEN];
+    char actor[RG_ACTOR_STR_LEN], self[96];
     rg_buf text = RG_BUF_INIT;
     sqlite3_stmt *st;
     int64_t total = 0, id;
     int rc;
 
+    owner_self(self);
     rg_scope_format(scope, &text);
     if (rg_buf_failed(&text)) {
         rg_buf_free(&text);
@@ -337,6 +432,7 @@ int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope)
     sqlite3_bind_text(st, 2, rg_actor_str(who, actor), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, total);
     sqlite3_bind_int64(st, 4, rg_now_ns());
+    sqlite3_bind_text(st, 5, self, -1, SQLITE_STATIC);
     if ((rc = rg_exec_stmt(db, st)) < 0)
         goto out_rollback;
     id = sqlite3_last_insert_rowid(db->sql);
@@ -382,6 +478,7 @@ int rg_job_get(rg_db *db, int64_t id, rg_job_info *out)
         copy_col(out->started, sizeof out->started, st, 8);
         copy_col(out->finished, sizeof out->finished, st, 9);
         copy_col(out->error, sizeof out->error, st, 10);
+        copy_col(out->owner, sizeof out->owner, st, 11);
     }
     sqlite3_reset(st);
     if (step == SQLITE_DONE)
@@ -739,18 +836,24 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
     rg_rules *rules = NULL;
     rg_actor who;
     rg_job_info j;
-    char *scope_text = NULL;
+    char *scope_text = NULL, self[96];
     int nthr = nthreads(), in_memory = 0, cur_ready = 0;
+    long pid;
     int64_t rc, cur_cursor = -1, dv_committed = -1, register_size;
 
     if (!tally)
         tally = &local;
     memset(tally, 0, sizeof *tally);
+    owner_self(self);
     if ((rc = rg_job_get(db, id, &j)) < 0 || (rc = job_scope_text(db, id, &scope_text)) < 0)
         return rc;
     if (strcmp(j.state, "queued") != 0 && strcmp(j.state, "running") != 0) {
         free(scope_text);
         return rg_fail(db, -EINVAL, "job %" PRId64 " has already ended (%s)", id, j.state);
+    }
+    if (strcmp(j.owner, self) != 0 && (pid = rg_job_owner_pid(&j)) > 0) {
+        free(scope_text);   /* (checked again, and the job taken, under the write lock below) */
+        return rg_fail(db, -EALREADY, "job %" PRId64 " is being run by process %ld", id, pid);
     }
     rg_actor_parse(j.requested_by, &who);
     if ((rc = owned_scope_parse(db, scope_text, &scope)) < 0 || (rc = rg_rules_load(db, &rules)) < 0)
@@ -777,6 +880,19 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
 
         if ((rc = rg_db_begin(db)) < 0 || (rc = rg_job_get(db, id, &j)) < 0)
             goto out_fail;
+        if (strcmp(j.owner, self) != 0 && (strcmp(j.state, "queued") == 0 || strcmp(j.state, "running") == 0)) {
+            /* under the write lock: nobody else can take it between this look and the claim */
+            pid = rg_job_owner_pid(&j);
+            rc = pid > 0 ? rg_fail(db, -EALREADY, "job %" PRId64 " is being run by process %ld", id, pid)
+                         : job_claim(db, id, j.owner, self);
+            if (rc < 0) {   /* another live process holds it: leave it alone, change nothing */
+                char keep[RG_ERRMSG_MAX];
+                memcpy(keep, db->errmsg, sizeof keep);
+                rg_db_rollback(db);
+                memcpy(db->errmsg, keep, sizeof keep);
+                goto out_free;
+            }
+        }
         if (strcmp(j.state, "queued") == 0) {
             if ((rc = job_mark_running(db, id)) < 0)
                 goto out_fail;
@@ -819,8 +935,10 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
         if (finished)
             break;
         stop = progress && progress(arg, done_now, j.total > done_now ? j.total : done_now);
-        if (stop)
+        if (stop) {
+            job_release(db, id);
             break;   /* stopped by the caller: the job stays running, to be resumed */
+        }
     }
     if (progress && rg_job_get(db, id, &j) == 0 && strcmp(j.state, "done") == 0)
         progress(arg, j.done, j.total);

@@ -167,6 +167,10 @@ const char *const rg_schema_migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'the register id never changes'); END;"
     "CREATE TRIGGER register_info_no_delete BEFORE DELETE ON register_info"
     "  BEGIN SELECT RAISE(ABORT, 'the register id never changes'); END;",
+
+    /* 3 -> 4: the process that runs (or will run) a job, "BOOT-ID PID START" (job.c), so that two
+     * processes never run one job and a job whose process died is known to be free to resume. */
+    "ALTER TABLE job ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
 };
 
 const int rg_schema_nmigrations =

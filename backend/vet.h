@@ -95,6 +95,14 @@ typedef int (*rg_job_progress_fn)(void *arg, int64_t done, int64_t total);
  */
 int64_t rg_job_run(rg_db *db, int64_t id, rg_job_progress_fn progress, void *arg);
 
+/*
+ * Jobs are held by one process at a time: rg_job_create() gives the new job to the calling process,
+ * and rg_job_run() takes a job only when no other live process holds it (else it returns -EALREADY,
+ * changing nothing), in the same transaction as its first batch.  A job whose process died (kill -9,
+ * a crash) is free, and the next rg_job_run() on it resumes it from its cursor; a run stopped by its
+ * progress callback lets go of it.
+ */
+
 /* Marks a queued or running job cancelled (audited).  -ENOENT no such job, -EINVAL already ended. */
 int rg_job_cancel(rg_db *db, const rg_actor *who, int64_t id);
 
@@ -115,7 +123,11 @@ typedef struct rg_job_info {
     char requested_by[RG_ACTOR_STR_LEN];
     char started[RG_UTC_LEN], finished[RG_UTC_LEN];
     char error[256];
+    char owner[96];        /* the process that holds it (see rg_job_owner_pid), or "" */
 } rg_job_info;
+
+/* The pid of the live process that holds job j (0: none, or it has died: then the job is free). */
+long rg_job_owner_pid(const rg_job_info *j);
 
 /* Reads job id into *out.  Returns 0, -ENOENT, or another negative errno. */
 int rg_job_get(rg_db *db, int64_t id, rg_job_info *out);

@@ -1,7 +1,8 @@
 /*
  * cmd_verify.c: `regfs verify DB [--checkpoint FILE]... [--pubkey PUBLIC]`: re-check the audit chain
  * and name the first broken event; with checkpoints, also prove that the log still holds, unchanged,
- * every event that each of them covered.
+ * every event that each of them covered.  Then check that every applicant's verdict is the one its
+ * last verdict event gives (crosscheck.h): nothing changed the register behind the log's back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include "audit.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "crosscheck.h"
 
 #define MAX_CHECKPOINTS 64
 
@@ -102,7 +104,7 @@ int cmd_verify(int argc, char **argv)
     int where[MAX_CHECKPOINTS];        /* heads[k] is the head of cps[where[k]] */
     const char *path = NULL, *pubkey = NULL;
     char hash[RG_HASH_HEX];
-    int64_t n, bad = 0, seq;
+    int64_t n, n2, bad = 0, seq;
     int ncp = 0, nheads = 0, status = RG_EXIT_OK;
     rg_db *db;
 
@@ -174,6 +176,12 @@ int cmd_verify(int argc, char **argv)
     }
     if (status != RG_EXIT_OK)
         goto out_close;
+    if ((n2 = rg_crosscheck_verdicts(db)) < 0) {
+        cli_error("verify", "%s%s", rg_db_errmsg(db),
+                  n2 == -EBADMSG ? ": the register was changed without its audit log" : "");
+        status = n2 == -EBADMSG ? RG_EXIT_TAMPERED : RG_EXIT_FAIL;
+        goto out_close;
+    }
     if (rg_audit_head(db, &seq, hash) < 0) {
         cli_error("verify", "%s", rg_db_errmsg(db));
         status = RG_EXIT_FAIL;

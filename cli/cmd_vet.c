@@ -4,8 +4,10 @@
  * a resumed job had the same scope: what it vetted before it stopped may have changed since).
  *
  * Interrupting it (SIGINT, SIGTERM) stops the job after the batch in hand; it stays in the job table
- * as running, and the next `regfs vet` (or the daemon) resumes it where it stopped.
+ * as running, and the next `regfs vet` (or the daemon) resumes it where it stopped.  So does a job
+ * whose process was killed outright.  A job another live process runs (a mounted daemon) is left to it.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +91,10 @@ static int run_job(rg_db *db, int64_t id, int quiet, int *finished)
     rg_progress_update(bar, (uint64_t)j.done, (uint64_t)j.total);
     rc = rg_job_run_tally(db, id, on_progress, bar, &t);
     rg_progress_end(bar);
+    if (rc == -EALREADY) {   /* another live process (a mounted daemon) runs it: not ours to run */
+        printf("job %" PRId64 " left alone: %s\n", id, rg_db_errmsg(db));
+        return RG_EXIT_OK;
+    }
     if (rc < 0) {
         cli_error("vet", "job %" PRId64 " failed: %s", id, rg_db_errmsg(db));
         return RG_EXIT_FAIL;

@@ -50,8 +50,11 @@ static const struct command commands[] = {
     { "verify", cmd_verify, "DB [--checkpoint FILE]... [--pubkey PUBLIC]",
       "re-check the audit log's hash chain, and that it still holds signed checkpoints",
       "Recomputes every audit event's SHA-256 from its fields and its predecessor's hash and checks\n"
-      "that the sequence numbers have no gaps.  Prints the number of events and the head on success;\n"
-      "otherwise names the first broken event.  Exit status 0 when the chain holds, 4 when it does not.\n"
+      "that the sequence numbers have no gaps, and that every applicant's verdict is the one its last\n"
+      "verdict event in the log gives (a verdict and its event are written together, so a difference\n"
+      "means the file was changed behind regfs's back).  Prints the number of events and the head on\n"
+      "success; otherwise names the first broken event or differing applicant.  Exit status 0 when\n"
+      "all holds, 4 when it does not.\n"
       "\n"
       "A chain only proves that the log agrees with itself: whoever can write the file can cut its\n"
       "tail off, or rewrite an event and recompute every hash after it.  With --checkpoint FILE (a\n"

@@ -4,7 +4,10 @@
  * rg_job_run() commits a batch at a time, and WAL lets readers read throughout.
  *
  * At mount, jobs a stopped daemon left queued or running are resumed first (rg_job_run resumes
- * from the job's cursor).  At unmount the running job is stopped at its next batch and stays
+ * from the job's cursor), unless another live process (`regfs vet`) holds one: that is left to it.
+ * While idle, the thread looks every ADOPT_SECONDS for a job whose process has died since (a
+ * `regfs vet` killed while the register is mounted) and resumes it, once, so that jobs/<n> does
+ * not say "running" for a job nobody runs.  At unmount the running job is stopped at its next batch and stays
  * resumable.  After each batch the watcher is woken so that jobs/<n> shows the progress.  The
  * thread's connection is opened for a run of jobs and closed when the queue is empty.
  */
@@ -13,11 +16,13 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs.h"
 #include "vet.h"
 
 #define RESUME_MAX 256
+#define ADOPT_SECONDS 5
 
 struct fs_jobs {
     pthread_t thread;
@@ -27,6 +32,8 @@ struct fs_jobs {
     int64_t *queue;              /* protected by lock */
     size_t head, n, cap;
     atomic_int stop;
+    int64_t adopted[RESUME_MAX];  /* jobs taken over from a dead process: each only once */
+    int nadopted;
 };
 
 static int progress(void *arg, int64_t done, int64_t total)
@@ -37,13 +44,20 @@ static int progress(void *arg, int64_t done, int64_t total)
     return atomic_load(&fs->jobs->stop);
 }
 
+/* Takes the next job: 1 with *id, 0 when told to stop, 2 when idle for ADOPT_SECONDS. */
 static int pop(struct fs_jobs *j, int64_t *id)
 {
+    struct timespec until;
     int got = 0;
 
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ADOPT_SECONDS;
     pthread_mutex_lock(&j->lock);
     while (!atomic_load(&j->stop) && j->n == 0)
-        pthread_cond_wait(&j->wake, &j->lock);
+        if (pthread_cond_timedwait(&j->wake, &j->lock, &until) == ETIMEDOUT) {
+            got = 2;
+            break;
+        }
     if (!atomic_load(&j->stop) && j->n > 0) {
         *id = j->queue[j->head];
         j->head = (j->head + 1) % j->cap;
@@ -64,6 +78,29 @@ static int queue_empty(struct fs_jobs *j)
     return empty;
 }
 
+/* Queues the unfinished jobs no live process holds (their process died since), each only once. */
+static void adopt_orphans(struct rg_fs *fs)
+{
+    struct fs_jobs *j = fs->jobs;
+    int64_t ids[RESUME_MAX];
+    rg_job_info info;
+    int n, seen;
+
+    pthread_mutex_lock(&fs->wlock);
+    n = rg_job_unfinished(fs->wdb, ids, RESUME_MAX);
+    for (int i = 0; i < n && j->nadopted < RESUME_MAX; i++) {
+        seen = 0;
+        for (int k = 0; k < j->nadopted && !seen; k++)
+            seen = j->adopted[k] == ids[i];
+        if (seen || rg_job_get(fs->wdb, ids[i], &info) < 0 || rg_job_owner_pid(&info) != 0)
+            continue;
+        j->adopted[j->nadopted++] = ids[i];
+        fs_log(fs, LOG_INFO, "resuming job %" PRId64 ": the process that ran it is gone", ids[i]);
+        fs_jobs_enqueue(fs, ids[i]);
+    }
+    pthread_mutex_unlock(&fs->wlock);
+}
+
 static void *jobs_main(void *arg)
 {
     struct rg_fs *fs = arg;
@@ -71,8 +108,13 @@ static void *jobs_main(void *arg)
     rg_db *db = NULL;
     rg_tree_job job;
     int64_t id, changed;
+    int got;
 
-    while (pop(j, &id)) {
+    while ((got = pop(j, &id)) != 0) {
+        if (got == 2) {
+            adopt_orphans(fs);
+            continue;
+        }
         if (!db && rg_db_open(fs->db_path, 0, &db) < 0) {
             fs_log(fs, LOG_ERR, "job %" PRId64 " cannot run: %s", id, rg_db_errmsg(db));
             rg_db_close(db);
@@ -84,7 +126,9 @@ static void *jobs_main(void *arg)
             strcmp(job.state, "running") != 0)
             continue;
         changed = rg_job_run(db, id, progress, fs);
-        if (changed < 0 && !atomic_load(&j->stop) &&
+        if (changed == -EALREADY)
+            fs_log(fs, LOG_INFO, "job %" PRId64 " left to the process that runs it: %s", id, rg_db_errmsg(db));
+        else if (changed < 0 && !atomic_load(&j->stop) &&
             !(rg_tree_job_find(db, id, &job) == 0 && strcmp(job.state, "running") != 0 &&
               strcmp(job.state, "failed") != 0))
             fs_log(fs, LOG_ERR, "job %" PRId64 " failed: %s", id, rg_db_errmsg(db));

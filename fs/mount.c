@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -220,6 +221,26 @@ static int check_key(const char *me, const char *path, char out[PATH_MAX])
     return 0;
 }
 
+/*
+ * A daemon killed without unmounting (kill -9, a crash, the OOM killer) leaves its mount behind, and
+ * every use of the mountpoint fails with ENOTCONN.  Say so and how to clear it, rather than fail
+ * later with the kernel's words.  Not cleared here: the dead mount may not be regfs's, and whoever
+ * still has files open in it should be found first (fusermount3 -u says "busy" if so).
+ */
+static int stale_mountpoint(const char *me, const char *mountpoint)
+{
+    struct statfs fsb;
+    struct stat sb;
+
+    /* statfs always asks the daemon; stat may be answered from the kernel's attribute cache */
+    if ((statfs(mountpoint, &fsb) == 0 || errno != ENOTCONN) && (stat(mountpoint, &sb) == 0 || errno != ENOTCONN))
+        return 0;
+    fprintf(stderr, "%s: %s: a stale mount: the filesystem daemon that served it has died (%s); "
+            "clear it with `fusermount3 -u %s` (or `umount %s` as root), then mount again\n",
+            me, mountpoint, strerror(ENOTCONN), mountpoint, mountpoint);
+    return 1;
+}
+
 static int add_mount_options(struct fuse_args *args, const char *db)
 {
     char *opts = NULL, *fsname = NULL;
@@ -325,7 +346,7 @@ int rg_fs_main(int argc, char **argv, int as_helper)
     struct rg_fs fs = { 0 };
     char abs[PATH_MAX], dir[PATH_MAX], key[PATH_MAX];
     rg_db *db = NULL;
-    int status = RG_FS_USAGE, ac;
+    int status = RG_FS_USAGE, ac, rc;
 
     if (!av)
         return RG_FS_FAIL;
@@ -373,10 +394,13 @@ int rg_fs_main(int argc, char **argv, int as_helper)
         fprintf(stderr, "%s: %s: %s\n", me, o.db, strerror(errno));
         goto out_args;
     }
+    if (stale_mountpoint(me, cl.mountpoint))
+        goto out_args;
     /* A register, readable now, before anything is mounted. */
-    if (rg_db_open(abs, o.ro ? RG_OPEN_READONLY : 0, &db) < 0 ||
-        rg_tree_first_at(db, &fs.born_ns) < 0) {
-        fprintf(stderr, "%s: %s\n", me, rg_db_errmsg(db));
+    if ((rc = rg_db_open(abs, o.ro ? RG_OPEN_READONLY : 0, &db)) < 0 ||
+        (rc = rg_tree_first_at(db, &fs.born_ns)) < 0) {
+        fprintf(stderr, "%s: %s%s\n", me, rg_db_errmsg(db),
+                rc == -EROFS && !o.ro ? "; mount it with -o ro to serve it read-only" : "");
         rg_db_close(db);
         goto out_args;
     }

@@ -298,7 +298,8 @@ static void test_migrations_from_every_version(void **state)
 
         unlink(t->path);
         build_at_version(t->path, v, first_hash);
-        int rc = rg_db_open(t->path, 0, &db);
+        /* (an empty file, v = 0, becomes a register only for init) */
+        int rc = rg_db_open(t->path, v == 0 ? RG_OPEN_CREATE : 0, &db);
         if (rc != 0)
             fail_msg("opening a version %d database: %d %s", v, rc, rg_db_errmsg(db));
         assert_int_equal(rg_db_user_version(db), n);
@@ -334,6 +335,30 @@ static void test_migrations_from_every_version(void **state)
     }
 }
 
+/* Personal data: a register (or its -wal) that other users may read is refused, a group's is not. */
+static void test_world_readable_refused(void **state)
+{
+    struct tmp *t = *state;
+    char wal[320];
+    rg_db *db = NULL;
+    const char *msg;
+
+    assert_int_equal(rg_db_open(t->path, RG_OPEN_CREATE, &db), 0);
+    rg_db_close(db);
+    assert_int_equal(chmod(t->path, 0644), 0);
+    msg = open_expect(t->path, RG_OPEN_READONLY, -EPERM);
+    assert_non_null(strstr(msg, "other users may read it (mode 0644)"));
+    open_expect(t->path, 0, -EPERM);
+    assert_int_equal(chmod(t->path, 0640), 0);
+    open_expect(t->path, 0, 0);
+    assert_int_equal(chmod(t->path, 0600), 0);
+    snprintf(wal, sizeof wal, "%s-wal", t->path);
+    write_file(wal, "");
+    assert_int_equal(chmod(wal, 0606), 0);
+    msg = open_expect(t->path, RG_OPEN_READONLY, -EPERM);
+    assert_non_null(strstr(msg, "-wal: other users may read it"));
+}
+
 static void test_readonly_refuses_old_schema(void **state)
 {
     struct tmp *t = *state;
@@ -343,8 +368,8 @@ static void test_readonly_refuses_old_schema(void **state)
     for (int v = 0; v < n; v++) {
         unlink(t->path);
         build_at_version(t->path, v, first_hash);
-        const char *msg = open_expect(t->path, RG_OPEN_READONLY, -EPROTO);
-        assert_non_null(strstr(msg, "upgrad"));
+        const char *msg = open_expect(t->path, RG_OPEN_READONLY, v == 0 ? -EINVAL : -EPROTO);
+        assert_non_null(strstr(msg, v == 0 ? "an empty file" : "upgrad"));
         /* and nothing was written */
         assert_int_equal(file_int(t->path, "PRAGMA user_version"), v);
     }
@@ -499,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_world_readable_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_refuses_old_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_sqlite_refused, setup, teardown),

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -595,6 +597,57 @@ static void test_job_stopped_and_resumed(void **state)
     assert_int_equal(rg_audit_verify(f->db, &bad), head(f->db));
 }
 
+/*
+ * One job, one runner: a job another live process holds is left alone (-EALREADY, nothing
+ * written); once that process is killed, the job is free and runs to the end here.
+ */
+static void test_job_held_by_another_process(void **state)
+{
+    struct fixture *f = *state;
+    rg_scope scope = { .kind = RG_SCOPE_ALL };
+    int64_t id = 0;
+    rg_job_info j;
+    char want[64];
+    int fds[2], status;
+    pid_t child;
+
+    add_many(f);
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {   /* the other process: creates the job (and so holds it), then waits */
+        rg_db *db = NULL;
+        int64_t made = rg_db_open(f->path, 0, &db) < 0 ? -1 : rg_job_create(db, &BOB, &scope);
+        if (write(fds[1], &made, sizeof made) != sizeof made)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    assert_int_equal(read(fds[0], &id, sizeof id), (ssize_t)sizeof id);
+    close(fds[0]);
+    close(fds[1]);
+    assert_true(id > 0);
+
+    assert_int_equal(rg_job_run(f->db, id, NULL, NULL), -EALREADY);
+    snprintf(want, sizeof want, "is being run by process %ld", (long)child);
+    assert_non_null(strstr(rg_db_errmsg(f->db), want));
+    assert_int_equal(rg_job_get(f->db, id, &j), 0);
+    assert_string_equal(j.state, "queued");
+    assert_int_equal(j.done, 0);
+    assert_int_equal(rg_job_owner_pid(&j), child);
+    assert_int_equal(events(f, "verdict.auto"), 0);
+
+    assert_int_equal(kill(child, SIGKILL), 0);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(rg_job_get(f->db, id, &j), 0);
+    assert_int_equal(rg_job_owner_pid(&j), 0);   /* dead: the job is free */
+    assert_int_equal(rg_job_run(f->db, id, NULL, NULL), MANY);
+    assert_int_equal(rg_job_get(f->db, id, &j), 0);
+    assert_string_equal(j.state, "done");
+    assert_string_equal(j.owner, "");
+    assert_int_equal(events(f, "verdict.auto"), MANY);
+}
+
 /* A few days of a big register: read through the day index, the same verdicts. */
 static void test_job_narrow_joined(void **state)
 {
@@ -736,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_stopped_and_resumed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_narrow_joined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decision_during_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_held_by_another_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_while_running, setup, teardown),
         cmocka_unit_test(test_verdict_names),
