@@ -7,6 +7,7 @@
  * timeout, so that a second writer waits for the first instead of failing at once.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,11 +199,21 @@ static int check_identity(rg_db *db, const char *path, int *version)
     return 0;
 }
 
+/* Before SQLite's first use: no memory statistics, which take a global mutex around every
+ * allocation (some 5% of a vet's time, measured with perf). */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int rg_db_open(const char *path, int flags, rg_db **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     int version = 0, rc, oflags;
     rg_db *db;
     struct stat sb;
+
+    pthread_once(&once, sqlite_setup);
 
     *out = db = calloc(1, sizeof *db);
     if (!db)
