@@ -199,6 +199,11 @@ static int check_identity(rg_db *db, const char *path, int *version)
     return 0;
 }
 
+int rg_db_small_cache(rg_db *db)
+{
+    return exec_sql(db, "PRAGMA cache_size = -8192");
+}
+
 /* Before SQLite's first use: no memory statistics, which take a global mutex around every
  * allocation (some 5% of a vet's time, measured with perf). */
 static void sqlite_setup(void)
