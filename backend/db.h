@@ -47,6 +47,10 @@ int rg_db_begin(rg_db *db);
 int rg_db_commit(rg_db *db);
 void rg_db_rollback(rg_db *db);
 
+/* Gives the connection an 8 MiB page cache instead of 32: for one that lives beside others in the
+ * daemon (the kernel's page cache holds the file anyway).  0 or a negative errno. */
+int rg_db_small_cache(rg_db *db);
+
 /* Read snapshots: everything read between these two sees one consistent state of the database. */
 int rg_db_read_begin(rg_db *db);
 void rg_db_read_end(rg_db *db);

@@ -33,6 +33,7 @@
 
 #include "audit.h"
 #include "db_internal.h"
+#include "stats.h"
 #include "vet_internal.h"
 
 #define RG_JOB_BATCH 5000
@@ -915,6 +916,10 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
         if ((rc = apply_batch(db, rules, &who, &j, scope_text, cur, tally, &changed)) < 0)
             goto out_fail;
         if (finished && ((rc = rg_job_get(db, id, &j)) < 0 || (rc = job_end(db, &who, &j, "done", NULL)) < 0))
+            goto out_fail;
+        /* A job may change every verdict: count them once now, with the job's last event, so that
+         * stats (and a fresh mount's first stat) need not (stats.h). */
+        if (finished && (rc = rg_stats_save(db)) < 0)
             goto out_fail;
         /* read under the write lock, so no other commit can slip in before it is taken */
         dv_committed = rg_db_data_version(db);

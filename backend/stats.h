@@ -15,4 +15,9 @@
 /* Appends the lines to out, all read from one snapshot.  Returns 0 or a negative errno. */
 int rg_stats_render(rg_db *db, rg_buf *out);
 
+/* Keeps the applicant counts (the slow part of the render) in the register, as of the current audit
+ * head, for the next rg_stats_render() to use while the head has not moved.  Call inside a write
+ * transaction.  Returns 0 or a negative errno. */
+int rg_stats_save(rg_db *db);
+
 #endif

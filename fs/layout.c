@@ -384,7 +384,7 @@ int fs_getattr(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, struct stat *st, dou
     int64_t size, mtime;
     int rc;
 
-    *timeout = fs_is_ctl(ino) ? 0 : FS_TIMEOUT;
+    *timeout = FS_TIMEOUT;
     switch (FS_TAG(ino)) {
     case T_FIXED:
         if (ino < FS_INO_ROOT || ino >= FS_INO_FIXED_END)
@@ -631,7 +631,7 @@ static int add(struct dirfill *d, const char *name, fuse_ino_t ino, mode_t mode,
         if (e.ino) {
             e.entry_timeout = FS_TIMEOUT;
             if (attr)
-                e.attr_timeout = fs_is_ctl(ino) ? 0 : FS_TIMEOUT;
+                e.attr_timeout = FS_TIMEOUT;
         }
         need = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e, next);
     }

@@ -31,6 +31,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     /* Keep a page cache across opens; a change is invalidated explicitly (watch.c). */
     if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
         conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    /* Folders are never opened: see op_opendir. */
+    if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
+        conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -277,6 +280,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
     rg_buf_free(&out);
 }
 
+/*
+ * A folder needs no handle: readdir offsets are keys (layout.c), so a listing resumes without one.
+ * ENOSYS tells the kernel so once for the whole mount; from then on it neither sends opendir and
+ * releasedir nor drops what it read, and keeps each folder's listing cached (as if every open
+ * said keep_cache and cache_readdir) until the folder's mtime changes or the watcher invalidates
+ * it.  Every folder whose entries change gets a new mtime with the change (layout.c).
+ */
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fuse_reply_err(req, ENOSYS);
+}
+
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
@@ -318,6 +333,7 @@ const struct fuse_lowlevel_ops fs_ops = {
     .read = op_read,
     .write = op_write,
     .release = op_release,
+    .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .statfs = op_statfs,

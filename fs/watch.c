@@ -10,8 +10,15 @@
  *   - for each applicant named: its four rendered files (pages and attributes), its folder, its
  *     name in the four verdict folders (so an old verdict folder forgets it), its CLP and day
  *     folders' attributes;
+ *   - the listings of the folders whose entries changed, and only those: the kernel keeps every
+ *     folder's listing (ops.c, op_opendir) and would otherwise show it again.  A folder's mtime is
+ *     not enough to tell it (it has whole seconds), so the listing is dropped explicitly: the four
+ *     verdict folders after a verdict.* or applicant.* event, applicants/, clps/ and joined/ and
+ *     every CLP and day folder after an import or update (one can move between them), watchlist/
+ *     after a watch-list change, audit/ and audit/checkpoints/ after any event, jobs/ always.
+ *     applicants/ keeps its listing through a re-vet, verdicts/ and the root through everything;
  *   - an import or update of applicants can move one between CLPs and days: the clps and joined
- *     names are dropped whole (the kernel then forgets everything below them);
+ *     names are dropped whole (the kernel then forgets the names below them);
  *   - a change to the watch list drops the watchlist name likewise;
  *   - audit/log and the day files from the offset where they grew, audit/head, stats,
  *     register.tsv, register.jsonl, the snapshot and the fixed folders' attributes;
@@ -56,6 +63,12 @@ static void inval(struct rg_fs *fs, fuse_ino_t ino, off_t off)
     fuse_lowlevel_notify_inval_inode(fs->se, ino, off, 0);
 }
 
+/* A folder's attributes and its listing. */
+static void inval_listing(struct rg_fs *fs, fuse_ino_t ino)
+{
+    inval(fs, ino, 0);
+}
+
 static void inval_name(struct rg_fs *fs, fuse_ino_t parent, const char *name)
 {
     fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
@@ -67,11 +80,12 @@ static void inval_grown(struct rg_fs *fs, fuse_ino_t ino, int64_t old_size)
     inval(fs, ino, (off_t)(old_size & ~(int64_t)4095));
 }
 
+static const fuse_ino_t verdict_dirs[] = {
+    FS_INO_V_APPROVED, FS_INO_V_EXCLUDED, FS_INO_V_REVIEW, FS_INO_V_PENDING,
+};
+
 static void inval_applicant(struct rg_fs *fs, rg_db *db, int64_t id, int moved)
 {
-    static const fuse_ino_t verdict_dirs[] = {
-        FS_INO_V_APPROVED, FS_INO_V_EXCLUDED, FS_INO_V_REVIEW, FS_INO_V_PENDING,
-    };
     char name[24];
     int64_t days;
     rg_tree_app a;
@@ -83,15 +97,37 @@ static void inval_applicant(struct rg_fs *fs, rg_db *db, int64_t id, int moved)
     for (size_t i = 0; i < sizeof verdict_dirs / sizeof verdict_dirs[0]; i++)
         inval_name(fs, verdict_dirs[i], name);
     if (rg_tree_applicant(db, id, &a) == 0) {
-        inval(fs, FS_INO(T_CLP_DIR, fs_slug_hash(a.clp_slug)), -1);
+        inval(fs, FS_INO(T_CLP_DIR, fs_slug_hash(a.clp_slug)), moved ? 0 : -1);
         if (fs_day_parse(a.joined_day, &days) == 0)
-            inval(fs, FS_INO(T_DAY_DIR, days + FS_DAY_BIAS), -1);
+            inval(fs, FS_INO(T_DAY_DIR, days + FS_DAY_BIAS), moved ? 0 : -1);
     }
     if (moved) {
         inval(fs, FS_INO(T_LINK_VERDICT, id), -1);
         inval(fs, FS_INO(T_LINK_CLP, id), -1);
         inval(fs, FS_INO(T_LINK_DAY, id), -1);
     }
+}
+
+/* Every CLP and day folder's listing: someone may have left one for another. */
+static void inval_all_groups(struct rg_fs *fs, rg_db *db)
+{
+    uint64_t keys[64];
+    char slugs[64][RG_SLUG_LEN];
+    char day[RG_DAY_LEN] = "";
+    int64_t days;
+    uint64_t after = 0;
+    int n;
+
+    do {
+        n = fs_clps_after(fs, db, after, keys, slugs, 64);
+        for (int i = 0; i < n; i++)
+            inval_listing(fs, FS_INO(T_CLP_DIR, keys[i]));
+        if (n > 0)
+            after = keys[n - 1];
+    } while (n == 64);
+    while (rg_tree_next_day(db, day, day) > 0)
+        if (fs_day_parse(day, &days) == 0)
+            inval_listing(fs, FS_INO(T_DAY_DIR, days + FS_DAY_BIAS));
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -110,11 +146,11 @@ static void pass(struct rg_fs *fs, rg_db *db, struct fs_watch *w)
     };
     rg_tree_event *ev = malloc(EVENT_BATCH * sizeof *ev);
     int64_t *ids = malloc(EVENT_BATCH * sizeof *ids);
-    int n, nids, events = 0, moved = 0, watchlist = 0;
+    int n, nids, events = 0, moved = 0, watchlist = 0, verdicts = 0;
 
     atomic_fetch_add(&fs->gen, 1);
     inval(fs, FS_INO_STATS, 0);
-    inval(fs, FS_INO_JOBS, -1);
+    inval_listing(fs, FS_INO_JOBS);
     for (int i = 0; i < w->nactive; i++)
         inval(fs, FS_INO(T_JOB, w->active[i]), 0);
     if ((n = rg_tree_jobs_active(db, w->active, MAX_ACTIVE_JOBS)) >= 0)
@@ -140,6 +176,9 @@ static void pass(struct rg_fs *fs, rg_db *db, struct fs_watch *w)
             if (strcmp(ev[i].action, "applicant.import") == 0 ||
                 strcmp(ev[i].action, "applicant.update") == 0)
                 batch_moved = 1;
+            if (strncmp(ev[i].action, "verdict.", 8) == 0 ||
+                strncmp(ev[i].action, "applicant.", 10) == 0)
+                verdicts = 1;
             if (strncmp(ev[i].action, "watchlist.", 10) == 0)
                 watchlist = 1;
         }
@@ -162,13 +201,24 @@ static void pass(struct rg_fs *fs, rg_db *db, struct fs_watch *w)
         inval(fs, FS_INO_SNAPSHOT_DB, 0);
         fs_aidx_publish(fs, db, inval_grown);
         fs_prerender_kick(fs);
+        inval_listing(fs, FS_INO_AUDIT);
+        inval_listing(fs, FS_INO_CHECKPOINTS);
+        if (verdicts)
+            for (size_t i = 0; i < sizeof verdict_dirs / sizeof verdict_dirs[0]; i++)
+                inval_listing(fs, verdict_dirs[i]);
         if (moved) {
             fs_clps_stale(fs);
+            inval_all_groups(fs, db);
+            inval_listing(fs, FS_INO_APPLICANTS);
+            inval_listing(fs, FS_INO_CLPS);
+            inval_listing(fs, FS_INO_JOINED);
             inval_name(fs, FS_INO_ROOT, "clps");
             inval_name(fs, FS_INO_ROOT, "joined");
         }
-        if (watchlist)
+        if (watchlist) {
+            inval_listing(fs, FS_INO_WATCHLIST);
             inval_name(fs, FS_INO_ROOT, "watchlist");
+        }
     }
 out_free:
     free(ev);
