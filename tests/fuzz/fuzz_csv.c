@@ -1,14 +1,18 @@
 /*
  * fuzz_csv.c: the CSV reader (backend/csv.c) on any bytes.
  *
- * The first two bytes pick the limits (small ones reach the over-long and too-many-fields paths);
- * the rest is the file.  Every record must keep the reader's promises (csv.h): a good record's
+ * The first two bytes pick the limits (small ones reach the over-long and too-many-fields paths)
+ * and how the file arrives: all at once, or from a socket in packets of 1-15 bytes, each read(2)
+ * returning one, so that records straddle the reader's refills wherever the fuzzer likes; the rest
+ * is the file.  Every record must keep the reader's promises (csv.h): a good record's
  * fields are NUL-terminated at their lengths, a rejected one has no fields and a message, raw stays
  * within max_record, the offset only grows.  Each good record is also written back with
  * rg_csv_write_row() and read again: it must come back field for field.  The first record goes
  * through rg_csv_map_header() as the import's header would.
  */
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "csv.h"
 #include "fuzz.h"
@@ -21,6 +25,24 @@ static int file_of(const uint8_t *data, size_t size)
     FUZZ_ASSERT(size == 0 || write(fd, data, size) == (ssize_t)size);
     FUZZ_ASSERT(lseek(fd, 0, SEEK_SET) == 0);
     return fd;
+}
+
+struct feed {
+    int fd;
+    const uint8_t *data;
+    size_t size, chunk;
+};
+
+static void *feed_main(void *arg)
+{
+    struct feed *f = arg;
+
+    for (size_t at = 0; at < f->size; at += f->chunk) {
+        size_t n = f->size - at < f->chunk ? f->size - at : f->chunk;
+        FUZZ_ASSERT(write(f->fd, f->data + at, n) == (ssize_t)n);
+    }
+    close(f->fd);
+    return NULL;
 }
 
 /* Writes the record's fields as a row and reads it back: the same fields must come out. */
@@ -63,7 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rg_csv_record r;
     uint64_t offset = 0;
     char err[256];
-    int idx[4], rc, n = 0;
+    int idx[4], rc, n = 0, fd, sv[2];
+    struct feed feed = { -1, NULL, 0, 0 };
+    pthread_t feeder;
 
     if (size < 2)
         return 0;
@@ -72,8 +96,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lim.max_record = 1 + data[0] / 2;
         lim.max_fields = 1 + data[1] % 16;
     }
+    feed.chunk = data[1] >> 4;
     data += 2, size -= 2;
-    int fd = file_of(data, size);
+    if (!feed.chunk) {
+        fd = file_of(data, size);
+    } else {
+        /* A packet socket: a read(2) returns one packet, never two, whatever the timing. */
+        FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+        fd = sv[0];
+        feed = (struct feed){ sv[1], data, size, feed.chunk };
+        FUZZ_ASSERT(pthread_create(&feeder, NULL, feed_main, &feed) == 0);
+    }
     rg_csv *c = rg_csv_open_fd(fd, &lim);
     FUZZ_ASSERT(c);
     size_t max_record = lim.max_record ? lim.max_record : RG_CSV_DEFAULT_MAX_RECORD;
@@ -102,5 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rg_csv_offset(c) == size);
     rg_csv_close(c);
     close(fd);
+    if (feed.chunk)
+        pthread_join(feeder, NULL);
     return 0;
 }
