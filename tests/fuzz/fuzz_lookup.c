@@ -9,7 +9,9 @@
  * lookup gives 0 or -ENOENT/-ENOTDIR, a found entry has an inode, its attributes agree with
  * getattr's and a second lookup gives the same inode; a symlink's target stays inside the mount.
  * At the end, the folder reached is listed: every name is a usable file name (no '/', not empty, at
- * most 255 bytes) and looks up to the inode the listing gave.
+ * most 255 bytes) and looks up to the inode the listing gave.  After the path, a NUL and a decimal
+ * number give the offset the listing starts from, as a user's lseek(2) or seekdir(3) on the folder
+ * would: any offset at all must give entries past it, in increasing order, or none.
  */
 #include <sys/stat.h>
 
@@ -68,17 +70,20 @@ static int lookup(struct rg_fs *fs, rg_db *db, fuse_ino_t dir, const char *name,
     return 0;
 }
 
-static void list(struct rg_fs *fs, rg_db *db, fuse_ino_t dir)
+static void list(struct rg_fs *fs, rg_db *db, fuse_ino_t dir, off_t off)
 {
     rg_buf out = RG_BUF_INIT;
     struct fuse_entry_param e;
     char name[1025];
+    uint64_t last = (uint64_t)off;
 
-    if (fs_readdir(fs, db, NULL, dir, 8192, 0, 0, &out) < 0)
+    if (fs_readdir(fs, db, NULL, dir, 8192, off, 0, &out) < 0)
         return;
     for (size_t at = 0; at + sizeof(struct dirent_wire) <= out.len;) {
         const struct dirent_wire *d = (const struct dirent_wire *)(out.data + at);
         FUZZ_ASSERT(d->namelen >= 1 && d->namelen <= 255);
+        FUZZ_ASSERT(d->off > last);
+        last = d->off;
         memcpy(name, d->name, d->namelen);
         name[d->namelen] = '\0';
         FUZZ_ASSERT(strlen(name) == d->namelen && !strchr(name, '/'));
@@ -97,11 +102,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuse_ino_t stack[16] = { FS_INO_ROOT };
     int depth = 0, steps = 0;
     char *path = malloc(size + 1), *part, *save = NULL;
+    const uint8_t *nul = memchr(data, '\0', size);
+    off_t off = 0;
 
     if (!path)
         return 0;
     memcpy(path, data, size);
     path[size] = '\0';   /* a name ends at a NUL: the kernel never sends one inside a name */
+    for (const uint8_t *p = nul ? nul + 1 : data + size; p < data + size && *p >= '0' && *p <= '9'; p++)
+        off = off > (INT64_MAX - 9) / 10 ? INT64_MAX : off * 10 + (*p - '0');
     for (part = strtok_r(path, "/", &save); part && steps < 16;
          part = strtok_r(NULL, "/", &save), steps++) {
         if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0) {
@@ -117,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(depth + 1 < 16);
         stack[++depth] = e.ino;
     }
-    list(fs, db, stack[depth]);
+    list(fs, db, stack[depth], off);
     free(path);
     return 0;
 }
