@@ -76,6 +76,8 @@ enum fs_tag {
 
 /* Days are keyed from a bias so that every key is positive (readdir offsets are keys). */
 #define FS_DAY_BIAS 1000000
+/* Days since the epoch of 9999-12-31, the last day a "YYYY-MM-DD" name can hold. */
+#define FS_DAY_LAST 2932896
 
 /* The fixed nodes (layout.c's table lists them with their names and help). */
 enum {

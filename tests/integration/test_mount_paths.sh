@@ -137,6 +137,41 @@ if os.stat(b"..").st_dev == root.st_dev:
 for path in [b"clps/etc/../../../" + os.path.basename(mnt) + b"/README"]:
     same(path, b"README")   # out of the mount and back in by name: the kernel's doing
 
+# A folder read from an offset of the user's choosing (seekdir, lseek) lists what lies after it:
+# from an entry's own offset the rest of the listing, from past the end nothing.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.opendir.restype, libc.opendir.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+libc.readdir.restype, libc.readdir.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+libc.closedir.argtypes = [ctypes.c_void_p]
+def listing(path, off=None):
+    d = libc.opendir(path)
+    if not d:
+        raise OSError(ctypes.get_errno(), path)
+    if off is not None:
+        libc.seekdir(d, off)
+    out = []
+    while (p := libc.readdir(d)):
+        # struct dirent: d_ino, d_off (8 bytes each), d_reclen (2), d_type (1), d_name
+        out.append((ctypes.c_int64.from_address(p + 8).value, ctypes.string_at(p + 19)))
+    libc.closedir(d)
+    return out
+for d in [b".", b"applicants", b"verdicts/approved", b"clps", b"clps/etc", b"joined",
+          b"joined/2025-09-03", b"watchlist", b"audit", b"jobs", b"applicants/" + app]:
+    full = listing(d)
+    for off in [2**62, 2**63 - 1, full[-1][0], 200000000, 3000000]:
+        if off in (200000000, 3000000) and off <= full[-1][0]:
+            continue
+        got = listing(d, off)
+        if got:
+            print(f"{d!r} from offset {off} (past the end) lists {len(got)} entries: {got[:3]}")
+            bad += 1
+    for k in [1, len(full) // 2, len(full) - 2]:
+        if 0 <= k < len(full) and listing(d, full[k][0]) != full[k + 1:]:
+            print(f"{d!r} from the offset of entry {k} does not list the rest")
+            bad += 1
+
 # Nothing can be made, moved or removed anywhere.
 SENSIBLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EEXIST, errno.ENOTDIR,
             errno.EISDIR)
