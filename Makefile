@@ -4,6 +4,8 @@
 #   make test       build with AddressSanitizer + UBSan and run every test
 #   make demo       generate the whole surge, import, vet and mount it at ./mnt
 #   make bench      surge-scale benchmark (scripts/bench)
+#   make fuzz       build the libFuzzer harnesses (clang) in build/fuzz and run each for
+#                   FUZZ_SECONDS (60) seconds; the corpora grow in build/fuzz/corpus
 #   make install PREFIX=/usr/local
 #
 # V=1 shows the commands.  CFLAGS/LDFLAGS are the caller's to set.
@@ -23,7 +25,13 @@ endif
 endif
 
 SANITIZE ?=
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# `make fuzz` recurses with FUZZ=1: everything built by clang with libFuzzer's coverage hooks.
+CC      := clang
+BUILD   := build/fuzz
+SANFLAGS:= -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),1)
 BUILD   ?= build/san
 SANFLAGS:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -46,13 +54,20 @@ endif
 BACKEND_SRC := $(sort $(wildcard backend/*.c))
 CLI_SRC     := $(sort $(wildcard cli/*.c) $(wildcard fs/*.c))
 TEST_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 BACKEND_OBJ := $(BACKEND_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FS_OBJ      := $(filter $(BUILD)/fs/%,$(CLI_OBJ))
+# Each fuzz harness twice: with libFuzzer (make fuzz), and with tests/fuzz/replay.c as its main, a
+# test that replays the seed corpus and every past crasher (make test).
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+REPLAY_BIN  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/test_fuzz_%)
+FUZZ_SECONDS?= 60
 LIB         := $(BUILD)/libregfs.a
 
-.PHONY: all test check asan unit integration demo undemo bench install clean
+.PHONY: all test check asan unit integration demo undemo bench fuzz fuzz-run install clean
 # ./regfs is the optimised binary; a SANITIZE=1 build stays in build/san.
 all: $(if $(filter 1,$(SANITIZE)),$(BUILD)/regfs,regfs)
 
@@ -78,6 +93,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS) \
 	    $(shell pkg-config --cflags --libs $(TESTPKGS))
 
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(FS_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Ifs -DFUZZ_NAME='"$*"' $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c \
+	    $(FS_OBJ) $(LIB) $(LIBS)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FS_OBJ) $(LIB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Ifs -DFUZZ_NAME='"$*"' -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< \
+	    $(FS_OBJ) $(LIB) $(LIBS)
+
 -include $(BACKEND_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 $(BUILD)/backend/orgs_data.o: data/organisations.csv
 $(BUILD)/backend/nicknames_data.o: data/nicknames.tsv
@@ -88,10 +114,10 @@ test:
 
 asan: test
 
-check: $(BUILD)/regfs $(TEST_BIN)
+check: $(BUILD)/regfs $(TEST_BIN) $(REPLAY_BIN)
 	$(Q)tests/run --build $(BUILD)
 
-unit: $(TEST_BIN)
+unit: $(TEST_BIN) $(REPLAY_BIN)
 	$(Q)tests/run --build $(BUILD) --unit-only
 
 demo: regfs
@@ -102,6 +128,14 @@ undemo:
 
 bench: regfs
 	$(Q)scripts/bench
+
+# Each harness runs for FUZZ_SECONDS from its seed corpus and what earlier runs found; a crash stops
+# `make fuzz` with the input in build/fuzz/crash-*: fix it, then keep it in tests/fuzz/regress/NAME/.
+fuzz:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
+	$(Q)tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 install: regfs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/regfs

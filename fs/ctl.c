@@ -401,46 +401,69 @@ static void refuse(struct ctl_ctx *c, const char *path, const char *why, const c
         fs_log(c->fs, LOG_ERR, "%s: could not record the refusal: %s", path, rg_db_errmsg(c->db));
 }
 
+/*
+ * Everything a write must pass before any of it runs: the applicant exists, the size, UTF-8, and
+ * every line parsed and checked (check_all).  Sets *text and *lines for the caller to free (also on
+ * failure).  0, -EINVAL with the reason in err (the write is refused), or another negative errno.
+ */
+static int prepare(struct ctl_ctx *c, fuse_ino_t ino, const char *buf, size_t size, char **text,
+                   struct ctl_line **lines, int *n, int *ncap, char *err, size_t errlen)
+{
+    const struct ctl_table *t = &tables[ino == FS_INO_CTL ? 0 : 1];
+    rg_tree_app a;
+    int rc;
+
+    if (ino != FS_INO_CTL) {
+        c->applicant = (int64_t)(FS_VAL(ino) >> 3);
+        if ((rc = rg_tree_applicant(c->db, c->applicant, &a)) == -ENOENT) {
+            snprintf(err, errlen, "no applicant %" PRId64, c->applicant);
+            return -EINVAL;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (size > FS_CTL_MAX) {
+        snprintf(err, errlen, "the write is %zu bytes; a ctl file takes at most %d at a time",
+                 size, FS_CTL_MAX);
+        return -EINVAL;
+    }
+    if (!rg_utf8_valid(buf, size)) {
+        snprintf(err, errlen, "the text is not valid UTF-8");
+        return -EINVAL;
+    }
+    if (!(*text = malloc(size + 1)))
+        return -ENOMEM;
+    memcpy(*text, buf, size);
+    (*text)[size] = '\0';
+    return check_all(c, t, *text, lines, n, ncap, err, errlen);
+}
+
+int fs_ctl_check(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, const char *buf, size_t size,
+                 const rg_actor *who, char *err, size_t errlen)
+{
+    struct ctl_ctx c = { fs, db, who, 0 };
+    struct ctl_line *lines = NULL;
+    char *text = NULL;
+    int n = 0, ncap = 0, rc;
+
+    rc = prepare(&c, ino, buf, size, &text, &lines, &n, &ncap, err, errlen);
+    free_lines(lines, ncap);
+    free(text);
+    return rc;
+}
+
 int fs_ctl_write(struct rg_fs *fs, fuse_ino_t ino, const char *buf, size_t size, const rg_actor *who)
 {
     struct ctl_ctx c = { fs, fs->wdb, who, 0 };
-    const struct ctl_table *t = &tables[ino == FS_INO_CTL ? 0 : 1];
     struct ctl_line *lines = NULL;
     char path[64], err[512] = "", *text = NULL;
-    rg_tree_app a;
     int n = 0, ncap = 0, rc = 0;
 
     if (fs->ro || !fs->wdb)
         return -EROFS;
     fs_ctl_path(ino, path, sizeof path);
     pthread_mutex_lock(&fs->wlock);
-    if (ino != FS_INO_CTL) {
-        c.applicant = (int64_t)(FS_VAL(ino) >> 3);
-        if ((rc = rg_tree_applicant(c.db, c.applicant, &a)) == -ENOENT) {
-            snprintf(err, sizeof err, "no applicant %" PRId64, c.applicant);
-            goto out_refuse;
-        }
-        if (rc < 0)
-            goto out_unlock;
-    }
-    if (size > FS_CTL_MAX) {
-        snprintf(err, sizeof err, "the write is %zu bytes; a ctl file takes at most %d at a time",
-                 size, FS_CTL_MAX);
-        rc = -EINVAL;
-        goto out_refuse;
-    }
-    if (!rg_utf8_valid(buf, size)) {
-        snprintf(err, sizeof err, "the text is not valid UTF-8");
-        rc = -EINVAL;
-        goto out_refuse;
-    }
-    if (!(text = malloc(size + 1))) {
-        rc = -ENOMEM;
-        goto out_unlock;
-    }
-    memcpy(text, buf, size);
-    text[size] = '\0';
-    if ((rc = check_all(&c, t, text, &lines, &n, &ncap, err, sizeof err)) < 0) {
+    if ((rc = prepare(&c, ino, buf, size, &text, &lines, &n, &ncap, err, sizeof err)) < 0) {
         if (rc != -EINVAL)
             goto out_unlock;
         goto out_refuse;

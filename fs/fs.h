@@ -76,6 +76,8 @@ enum fs_tag {
 
 /* Days are keyed from a bias so that every key is positive (readdir offsets are keys). */
 #define FS_DAY_BIAS 1000000
+/* Days since the epoch of 9999-12-31, the last day a "YYYY-MM-DD" name can hold. */
+#define FS_DAY_LAST 2932896
 
 /* The fixed nodes (layout.c's table lists them with their names and help). */
 enum {
@@ -237,6 +239,11 @@ void fs_aidx_publish(struct rg_fs *fs, rg_db *db, void (*fn)(struct rg_fs *, fus
 /* Validates the whole write, then runs it as who.  0 when every command ran; -EINVAL (refused,
  * nothing done, the refusal audited) or another negative errno. */
 int fs_ctl_write(struct rg_fs *fs, fuse_ino_t ino, const char *buf, size_t size, const rg_actor *who);
+/* What fs_ctl_write() does before it runs anything, on db: 0 when the write would be accepted,
+ * -EINVAL with the reason in err, or another negative errno.  Runs nothing and records nothing
+ * (tests/fuzz/fuzz_ctl.c feeds it any bytes without a mount). */
+int fs_ctl_check(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, const char *buf, size_t size,
+                 const rg_actor *who, char *err, size_t errlen);
 
 /* The grammar, for README: one table per ctl file. */
 typedef struct fs_ctl_doc {

@@ -721,8 +721,13 @@ static int list_days(struct dirfill *d, off_t base, int64_t after)
     int64_t days;
     int rc;
 
-    if (after > 0)
+    if (after > 0) {
+        /* An offset past the last day a folder can have (a seek beyond the end) lists nothing:
+         * fs_day_format() would turn it into year 0000 and the listing would start again. */
+        if (after - FS_DAY_BIAS >= FS_DAY_LAST)
+            return 0;
         fs_day_format(after - FS_DAY_BIAS, day);
+    }
     while ((rc = rg_tree_next_day(d->db, day, day)) > 0) {
         if (fs_day_parse(day, &days) < 0)
             continue;   /* not a date: it has no folder */
