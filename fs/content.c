@@ -3,8 +3,9 @@
  * open to close with the size that stat gave.
  *
  *   - Small files (an applicant's, a watch-list entry, a job, stats, audit/head, README) are
- *     rendered into a buffer at open that the handle owns: later changes make a new version for
- *     the next open, never a mix.
+ *     rendered into a buffer at open that the handle owns, and read with direct I/O (not through
+ *     the page cache, which could mix in an older version's pages or cut the read at an older
+ *     version's size): later changes make a new version for the next open, never a mix.
  *   - register.tsv and register.jsonl are rendered once per version of the register into an
  *     unlinked temporary file (not the heap: at 630,000 applicants they are hundreds of MB), shared
  *     by reference count between getattr (which needs the size) and every open of that version.
@@ -720,7 +721,14 @@ int fs_open(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, int flags, struct fs_ha
         fs_day_format((int64_t)FS_VAL(ino) - FS_DAY_BIAS, h->day);
         rc = fs_aidx_attr(fs, db, h->day, &size, &mtime);
     } else {
+        /* The kernel's idea of the size (the last getattr, kept for a day) may be of another
+         * version than this rendering: a change can land between the watcher's last pass and this
+         * open.  Through the page cache a read is cut at that size, or served partly from pages of
+         * the old version: a torn file (test_soak found it).  Direct I/O reads the handle's bytes
+         * and nothing else; these files are rendered at every open anyway. */
         h->type = H_BUF;
+        *direct_io = 1;
+        *keep_cache = 0;
         rc = render_small(fs, db, ino, &h->buf);
         if (rc == 0 && rg_buf_failed(&h->buf))
             rc = -ENOMEM;
