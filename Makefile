@@ -2,6 +2,7 @@
 #
 #   make            build ./regfs (optimised, -Werror)
 #   make test       build with AddressSanitizer + UBSan and run every test
+#   make valgrind   run every test under valgrind's memcheck, on the optimised build (build/opt)
 #   make demo       generate the whole surge, import, vet and mount it at ./mnt
 #   make bench      surge-scale benchmark (scripts/bench)
 #   make install PREFIX=/usr/local
@@ -52,7 +53,7 @@ CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB         := $(BUILD)/libregfs.a
 
-.PHONY: all test check asan unit integration demo undemo bench install clean
+.PHONY: all test check asan valgrind unit integration demo undemo bench install clean
 # ./regfs is the optimised binary; a SANITIZE=1 build stays in build/san.
 all: $(if $(filter 1,$(SANITIZE)),$(BUILD)/regfs,regfs)
 
@@ -89,7 +90,13 @@ test:
 asan: test
 
 check: $(BUILD)/regfs $(TEST_BIN)
-	$(Q)tests/run --build $(BUILD)
+	$(Q)tests/run --build $(BUILD) $(RUNFLAGS)
+
+# Every test again with each regfs process (daemons, CLI commands, unit tests) under valgrind's
+# memcheck: any error or definite leak fails the test.  ASan and valgrind do not mix: this runs
+# the build without sanitizers, the one that ships (-O2 -g).
+valgrind:
+	$(Q)$(MAKE) --no-print-directory SANITIZE= RUNFLAGS="--valgrind $(RUNFLAGS)" check
 
 unit: $(TEST_BIN)
 	$(Q)tests/run --build $(BUILD) --unit-only
