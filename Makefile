@@ -2,6 +2,7 @@
 #
 #   make            build ./regfs (optimised, -Werror)
 #   make test       build with AddressSanitizer + UBSan and run every test
+#   make valgrind   run every test under valgrind's memcheck (the optimised build, in build/vg)
 #   make demo       generate the whole surge, import, vet and mount it at ./mnt
 #   make bench      surge-scale benchmark (scripts/bench)
 #   make fuzz       build the libFuzzer harnesses (clang) in build/fuzz and run each for
@@ -67,7 +68,7 @@ REPLAY_BIN  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/test_fuzz_%)
 FUZZ_SECONDS?= 60
 LIB         := $(BUILD)/libregfs.a
 
-.PHONY: all test check asan unit integration demo undemo bench fuzz fuzz-run install clean
+.PHONY: all test check asan valgrind unit integration demo undemo bench fuzz fuzz-run install clean
 # ./regfs is the optimised binary; a SANITIZE=1 build stays in build/san.
 all: $(if $(filter 1,$(SANITIZE)),$(BUILD)/regfs,regfs)
 
@@ -108,14 +109,25 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FS_OBJ) $(LIB)
 $(BUILD)/backend/orgs_data.o: data/organisations.csv
 $(BUILD)/backend/nicknames_data.o: data/nicknames.tsv
 
-# `make test` is the one command CI runs: everything, under the sanitizers.
+# `make test` is the one command CI runs: everything under the sanitizers, then two tests of the
+# daemon once more under valgrind: its ctl writes and jobs, and every kind of file read by other
+# users (make valgrind runs every test so, and takes far longer: over half an hour on two cores).
+VALGRIND_TESTS := integration/test_mount_ctl integration/test_mount_users
 test:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 check
+	$(Q)$(MAKE) --no-print-directory valgrind RUNFLAGS="$(VALGRIND_TESTS)"
 
 asan: test
 
 check: $(BUILD)/regfs $(TEST_BIN) $(REPLAY_BIN)
-	$(Q)tests/run --build $(BUILD)
+	$(Q)tests/run --build $(BUILD) $(RUNFLAGS)
+
+# Every test again with each regfs process (daemons, CLI commands, unit tests) under valgrind's
+# memcheck: any error or definite leak fails the test.  ASan and valgrind do not mix: this is the
+# build that ships (-O2 -g, no sanitizers), in a folder of its own so that `make` cannot replace
+# the binary under a run.
+valgrind:
+	$(Q)$(MAKE) --no-print-directory SANITIZE= BUILD=build/vg RUNFLAGS="--valgrind $(RUNFLAGS)" check
 
 unit: $(TEST_BIN) $(REPLAY_BIN)
 	$(Q)tests/run --build $(BUILD) --unit-only

@@ -9,10 +9,12 @@
 # Every test runs in its own folder ($T, removed at exit with whatever is still mounted there).
 # $T is world-searchable (0755) so that a test run as `nobody` is refused by the mount itself and not
 # by the folder around it.  $REGFS is the binary under test (tests/run sets it to the sanitizer build).
+# REGFS_SLOW (1) stretches every wait here by that factor (tests/run --valgrind sets it).
 set -euo pipefail
 
 TOP=${REGFS_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 REGFS=${REGFS:-$TOP/regfs}
+SLOW=${REGFS_SLOW:-1}
 [ -x "$REGFS" ] || { echo "FAIL: no regfs binary at $REGFS (make first)" >&2; exit 1; }
 command -v fusermount3 >/dev/null || { echo "FAIL: fusermount3 is missing" >&2; exit 1; }
 
@@ -66,7 +68,7 @@ mount_register() {
     local start=$(date +%s%N) i
     "$REGFS" mount "$DB" "$MNT" -f "$@" >"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
-    for i in $(seq 200); do
+    for i in $(seq $((200 * SLOW))); do
         if mountpoint -q "$MNT"; then
             MOUNT_MS=$(( ($(date +%s%N) - start) / 1000000 ))
             return 0
@@ -74,7 +76,7 @@ mount_register() {
         kill -0 "$DAEMON_PID" 2>/dev/null || { DAEMON_PID=; fail "the daemon died while mounting"; }
         sleep 0.05
     done
-    fail "not mounted after 10 s"
+    fail "not mounted after $((10 * SLOW)) s"
 }
 
 unmount_register() {
@@ -93,7 +95,7 @@ audit_head() { cut -d' ' -f1 "$MNT/audit/head"; }
 # Waits up to $2 seconds (5) for the command $1 to succeed.
 wait_for() {
     local i
-    for i in $(seq $(( ${2:-5} * 10 ))); do
+    for i in $(seq $(( ${2:-5} * 10 * SLOW ))); do
         eval "$1" && return 0
         sleep 0.1
     done
