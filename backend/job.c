@@ -407,7 +407,7 @@ static void job_release(rg_db *db, int64_t id)
 
 /* ---- the job table ---- */
 
-int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope)
+int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope, unsigned flags)
 {
     char actor[RG_ACTOR_STR_LEN], self[96];
     rg_buf text = RG_BUF_INIT;
@@ -437,6 +437,15 @@ int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope)
     if ((rc = rg_exec_stmt(db, st)) < 0)
         goto out_rollback;
     id = sqlite3_last_insert_rowid(db->sql);
+    if (flags & RG_JOB_LOG_REQUEST) {
+        int64_t seq = rg_audit_append(db, who, "job.request", 0,
+                                      json_pack("{s:I, s:s, s:I}", "job", (json_int_t)id, "scope",
+                                                text.data, "total", (json_int_t)total));
+        if (seq < 0) {
+            rc = (int)seq;
+            goto out_rollback;
+        }
+    }
     if ((rc = rg_db_commit(db)) < 0)
         goto out_free;
     rg_buf_free(&text);

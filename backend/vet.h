@@ -81,8 +81,11 @@ int rg_scope_parse(int nwords, char *const *words, rg_scope *out, int64_t *ids_b
 /* Creates a queued job for scope, requested by who.  Returns the job id (> 0).  -ENOENT if an id in
  * an RG_SCOPE_IDS scope does not exist.  The job table records every job; the audit log records a
  * job that changes something: job.start just before its first verdict event, job.finish {done,
- * changed, state} when it ends (a re-vet that changes nothing writes no event at all). */
-int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope);
+ * changed, state} when it ends (a re-vet that changes nothing writes neither).  With
+ * RG_JOB_LOG_REQUEST the request itself is logged too, in the same transaction: job.request {job,
+ * scope, total}, for a request a user wrote to a ctl file, which the log must attribute. */
+#define RG_JOB_LOG_REQUEST 1u
+int64_t rg_job_create(rg_db *db, const rg_actor *who, const rg_scope *scope, unsigned flags);
 
 /* Called after every batch; return non-zero to stop the job (it stays resumable). */
 typedef int (*rg_job_progress_fn)(void *arg, int64_t done, int64_t total);

@@ -177,7 +177,7 @@ int cmd_vet(int argc, char **argv)
         goto out_close;
     }
     rg_actor_for_uid(getuid(), &me);
-    if ((id = rg_job_create(db, &me, &scope)) < 0) {
+    if ((id = rg_job_create(db, &me, &scope, 0)) < 0) {
         cli_error("vet", "%s", rg_db_errmsg(db));
         status = RG_EXIT_FAIL;
         goto out_close;

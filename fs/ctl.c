@@ -95,7 +95,7 @@ static int check_revet(struct ctl_ctx *c, struct ctl_line *l, char *err, size_t 
 
 static int run_revet(struct ctl_ctx *c, struct ctl_line *l)
 {
-    int64_t id = rg_job_create(c->db, c->who, &l->scope);
+    int64_t id = rg_job_create(c->db, c->who, &l->scope, RG_JOB_LOG_REQUEST);
 
     if (id < 0)
         return (int)id;

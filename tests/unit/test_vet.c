@@ -235,7 +235,7 @@ static int64_t vet(struct fixture *f, const rg_actor *who, const char *words)
         w[n++] = t;
     if (rg_scope_parse(n, w, &scope, ids, 16, err, sizeof err) < 0)
         fail_msg("scope '%s': %s", words, err);
-    if ((id = rg_job_create(f->db, who, &scope)) <= 0)
+    if ((id = rg_job_create(f->db, who, &scope, 0)) <= 0)
         fail_msg("rg_job_create: %s", rg_db_errmsg(f->db));
     if ((changed = rg_job_run(f->db, id, NULL, NULL)) < 0)
         fail_msg("rg_job_run: %s", rg_db_errmsg(f->db));
@@ -288,6 +288,30 @@ static void test_vet_all_then_nothing_changes(void **state)
     assert_string_equal(before, after);
     assert_string_equal(query(f, "SELECT state || ' ' || total || ' ' || done || ' ' || changed FROM job"
                                  " WHERE id = ?1", 2, before, sizeof before), "done 3 3 0");
+}
+
+/* A re-vet asked for through a ctl file is a user's write: its request is logged, as that user, even
+ * when it goes on to change nothing. */
+static void test_requested_revet_is_logged(void **state)
+{
+    struct fixture *f = *state;
+    char *w[] = { "all" }, err[256];
+    int64_t ids[1], seq, id;
+    rg_scope scope;
+
+    add_app(f, 1, "Ann", "Abel", NULL, NULL);
+    assert_int_equal(vet(f, &ALICE, "pending"), 1);
+    seq = head(f->db);
+    assert_int_equal(rg_scope_parse(1, w, &scope, ids, 1, err, sizeof err), 0);
+    id = rg_job_create(f->db, &BOB, &scope, RG_JOB_LOG_REQUEST);
+    assert_true(id > 0);
+    assert_int_equal(head(f->db), seq + 1);
+    assert_int_equal(events(f, "job.request"), 1);
+    assert_string_equal(query(f, "SELECT actor FROM audit WHERE seq = ?1", seq + 1, err, sizeof err),
+                        "bob:1001");
+    assert_contains(last_detail(f, "job.request", 0), "\"scope\":\"all\"");
+    assert_int_equal(rg_job_run(f->db, id, NULL, NULL), 0);
+    assert_int_equal(head(f->db), seq + 1);   /* nothing changed: no job.start, no job.finish */
 }
 
 static void test_manual_decision_survives(void **state)
@@ -504,7 +528,7 @@ static void test_job_scopes(void **state)
     assert_int_equal(vet(f, &ALICE, "joined 2026-06-18"), 0);
 
     /* An id that does not exist refuses the whole job. */
-    assert_int_equal(rg_job_create(f->db, &ALICE, &scope), -ENOENT);
+    assert_int_equal(rg_job_create(f->db, &ALICE, &scope, 0), -ENOENT);
     assert_contains(rg_db_errmsg(f->db), "9999");
 }
 
@@ -552,7 +576,7 @@ static void test_job_stopped_and_resumed(void **state)
     int calls = 0;
 
     add_many(f);
-    id = rg_job_create(f->db, &ALICE, &scope);
+    id = rg_job_create(f->db, &ALICE, &scope, 0);
     assert_true(id > 0);
     assert_int_equal(rg_job_unfinished(f->db, unfinished, 4), 1);
     assert_int_equal(rg_job_get(f->db, id, &j), 0);
@@ -617,7 +641,7 @@ static void test_job_held_by_another_process(void **state)
     assert_true(child >= 0);
     if (child == 0) {   /* the other process: creates the job (and so holds it), then waits */
         rg_db *db = NULL;
-        int64_t made = rg_db_open(f->path, 0, &db) < 0 ? -1 : rg_job_create(db, &BOB, &scope);
+        int64_t made = rg_db_open(f->path, 0, &db) < 0 ? -1 : rg_job_create(db, &BOB, &scope, 0);
         if (write(fds[1], &made, sizeof made) != sizeof made)
             _exit(1);
         pause();
@@ -699,7 +723,7 @@ static void test_decision_during_job(void **state)
     int64_t id;
 
     add_many(f);
-    id = rg_job_create(f->db, &ALICE, &scope);
+    id = rg_job_create(f->db, &ALICE, &scope, 0);
     assert_true(id > 0);
     assert_true(rg_job_run(f->db, id, decide_meanwhile, &m) >= MANY - 1);
     assert_int_equal(m.done > 0, 1);
@@ -717,7 +741,7 @@ static void test_cancel(void **state)
     rg_job_info j;
 
     add_app(f, 60, "Quin", "Quill", NULL, NULL);
-    id = rg_job_create(f->db, &ALICE, &scope);
+    id = rg_job_create(f->db, &ALICE, &scope, 0);
     assert_int_equal(rg_job_cancel(f->db, &BOB, id), 0);
     assert_int_equal(rg_job_get(f->db, id, &j), 0);
     assert_string_equal(j.state, "cancelled");
@@ -754,7 +778,7 @@ static void test_cancel_while_running(void **state)
     rg_job_info j;
 
     add_many(f);
-    m.target = rg_job_create(f->db, &ALICE, &scope);
+    m.target = rg_job_create(f->db, &ALICE, &scope, 0);
     changed = rg_job_run(f->db, m.target, cancel_meanwhile, &m);
     assert_int_equal(m.done, 1);
     assert_true(changed > 0 && changed < MANY);
@@ -780,6 +804,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_vet_all_then_nothing_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requested_revet_is_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_decision_survives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refer_and_evidence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_exclude_off, setup, teardown),
