@@ -278,10 +278,12 @@ done <"$T/jobs"
 # Memory: the first quarter is warm-up (the worker threads' connections fill their page caches, the
 # exports are rendered).  After it the RSS wanders with the large transient buffers of renders, so
 # single samples are noise: the test compares the medians of the second and the last quarter.
-# Allowed: 10% or 8 MB, whichever is larger.  A leak of one small buffer per read or per write
-# would pass that many times over in the last half (it sees thousands of each).  Under ASan the
-# quarantine is cut to 8 MB (above) and the same bound holds; under valgrind the resident set is
-# valgrind's own: not measured.
+# Allowed: 20% or 16 MB, whichever is larger: under ASan the second and last quarters of a healthy
+# run differ by up to 14 MB (the worker threads' SQLite caches and ASan's size-class pools fill at
+# their own pace).  What this catches is growth that does not level off: a cache without a bound.
+# A leak is caught exactly, not here: by LeakSanitizer when the daemon exits (unmount_register wants
+# status 0) and by memcheck in the valgrind pass.  Under valgrind the resident set is valgrind's
+# own: not measured.
 note "the daemon's RSS (KB, each second): $(awk '{ printf "%s ", $2 }' "$T/rss")"
 if [ "$SLOW" -eq 1 ]; then
     python3 - "$T/rss" <<'EOF' || fail "the daemon's memory grew during the soak"
@@ -291,7 +293,7 @@ q = len(rss) // 4
 if q < 2:
     sys.exit('too few samples: %d' % len(rss))
 second, last = statistics.median(rss[q:2 * q]), statistics.median(rss[3 * q:])
-allowed = second + max(second / 10, 8192)
+allowed = second + max(second / 5, 16384)
 print('RSS median: second quarter %d KB, last quarter %d KB (allowed %d); peak %d KB' %
       (second, last, allowed, max(rss)))
 sys.exit(1 if last > allowed else 0)
