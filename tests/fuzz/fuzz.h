@@ -126,7 +126,7 @@ static inline rg_db *fuzz_register(int with_data)
         fuzz_die(db, "loading the organisations");
     fuzz_import_text(db, &who, RG_IMPORT_WATCHLIST, watchlist);
     fuzz_import_text(db, &who, RG_IMPORT_APPLICANTS, applicants);
-    if ((job = rg_job_create(db, &who, &all)) < 0 || rg_job_run(db, job, NULL, NULL) < 0)
+    if ((job = rg_job_create(db, &who, &all, 0)) < 0 || rg_job_run(db, job, NULL, NULL) < 0)
         fuzz_die(db, "vetting");
     return db;
 }
