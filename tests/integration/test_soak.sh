@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A bounded soak: 16 readers (cat, grep -r, ls -l) for SOAK_SECONDS (90; 30 under valgrind) while
+# A bounded soak: 16 readers (cat, grep -r, ls -l) for SOAK_SECONDS (180; 30 under valgrind) while
 # `revet all` jobs run back to back and two writers send notes and decisions through applicants'
 # ctl files.  Then:
 #   - no reader ever saw an error (EIO or any other: every command's status and stderr are kept);
@@ -15,7 +15,7 @@
 #   - the daemon logged nothing, exits 0 at unmount, and `regfs verify` passes afterwards.
 source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
-SOAK_SECONDS=${SOAK_SECONDS:-$([ "$SLOW" -gt 1 ] && echo 30 || echo 90)}
+SOAK_SECONDS=${SOAK_SECONDS:-$([ "$SLOW" -gt 1 ] && echo 30 || echo 180)}
 READERS=16
 HOT_PER_WRITER=4     # each writer works on this many applicants at a time,
 WRITES_PER_APP=40    # this many writes each, then moves on to fresh ones: the files stay a few
