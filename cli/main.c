@@ -177,7 +177,7 @@ static const struct command commands[] = {
       "  Other -o options are passed to FUSE and the kernel (mount.fuse3(8)): nosuid, nodev, noatime...\n"
       "\n"
       "Permissions: everything belongs to the mounting user and the group; folders are 0550, files\n"
-      "0440, ctl files 0220; nothing is world-accessible.  Personal data is in every file: mount with\n"
+      "0440, ctl files 0660 (read as empty); nothing is world-accessible.  Personal data is in every file: mount with\n"
       "a group that holds only the people entitled to see it.\n"
       "\n"
       "In /etc/fstab (mount(8) runs /sbin/mount.fuse.regfs, a symlink to regfs that `make install`\n"

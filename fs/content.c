@@ -693,8 +693,8 @@ int fs_open(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, int flags, struct fs_ha
     *keep_cache = 1;
     *direct_io = 0;
     if (fs_is_ctl(ino)) {
-        /* Writes go straight to the daemon, one write(2) a command batch; a read (root's: the
-         * mode lets nobody else) finds the file empty. */
+        /* Writes go straight to the daemon, one write(2) a command batch; a read (a backup's)
+         * finds the file empty. */
         if ((flags & O_ACCMODE) != O_RDONLY && fs->ro)
             return -EROFS;
         *direct_io = 1;

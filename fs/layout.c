@@ -7,8 +7,8 @@
  * verdicts/<v>/<id>, ...).  README is generated from both.
  *
  * Attributes: the mounting user owns everything and the -o group group is its group; folders are
- * 0550, files 0440, ctl files 0220 (the owner and the group may write commands; nobody may read
- * them but root, who reads them as empty), symlinks 0777 as always on Linux.  Nothing is
+ * 0550, files 0440, ctl files 0660 (the owner and the group may write commands, and read them
+ * as empty: a backup by a group member then reads the whole tree without an error), symlinks 0777 as always on Linux.  Nothing is
  * world-accessible.  mtime is the time of the last change to what the file shows: an applicant's
  * files carry its changed_ns, register.tsv the newest changed_ns, the audit files their newest
  * event's time, the fixed folders and stats the newest event's time, README and the ctl files the
@@ -216,7 +216,7 @@ static void fill(struct rg_fs *fs, struct stat *st, fuse_ino_t ino, mode_t mode,
 
 #define DIR_MODE (S_IFDIR | 0550)
 #define FILE_MODE (S_IFREG | 0440)
-#define CTL_MODE (S_IFREG | 0220)
+#define CTL_MODE (S_IFREG | 0660)
 #define LINK_MODE (S_IFLNK | 0777)
 
 static int link_target(int64_t id, char *out, size_t outlen)

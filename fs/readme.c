@@ -102,7 +102,7 @@ void fs_readme_make(struct rg_fs *fs, rg_buf *b)
                 "- Changes show at once: after a ctl write the next read shows them; tail -f\n"
                 "  audit/log prints events as they happen; verdicts/ follows the verdicts.\n"
                 "- Files belong to the mounting user and the group given by -o group=NAME: folders\n"
-                "  0550, files 0440, ctl files 0220 (written by that group; root reads them empty).\n"
+                "  0550, files 0440, ctl files 0660 (written by that group; they read as empty).\n"
                 "  Nothing is world-accessible.  Writes elsewhere fail with EACCES, and every write\n"
                 "  fails with EROFS when mounted with -o ro.\n"
                 "- Unmount with `fusermount3 -u MOUNTPOINT` (or stop the daemon with SIGTERM); a\n"

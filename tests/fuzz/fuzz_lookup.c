@@ -58,7 +58,7 @@ static int lookup(struct rg_fs *fs, rg_db *db, fuse_ino_t dir, const char *name,
     /* Nothing but the ctl files can be written, and nothing is the world's (links aside). */
     if (!S_ISLNK(st.st_mode))
         FUZZ_ASSERT(!(st.st_mode & 0007) &&
-                    (fs_is_ctl(e->ino) ? (st.st_mode & 0777) == 0220 : !(st.st_mode & 0222)));
+                    (fs_is_ctl(e->ino) ? (st.st_mode & 0777) == 0660 : !(st.st_mode & 0222)));
     FUZZ_ASSERT(fs_lookup(fs, db, dir, name, &again) == 0 && again.ino == e->ino);
     if (S_ISLNK(st.st_mode)) {
         char target[256];

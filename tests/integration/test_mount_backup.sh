@@ -5,8 +5,7 @@
 # second backups restore to exactly what the mount showed at each moment.  Then snapshot/register.db,
 # copied by each tool while a re-vet job runs, is a good register every time.
 #
-# The ctl files are left out of every backup (--exclude): they are write-only (0220), so a backup
-# run by anyone but root fails to read them, and root reads nothing from them; they are not data.
+# The ctl files are left out of every backup (--exclude): they read as empty; they are not data.
 #
 # A missing tool (scripts/install-deps installs them all) fails the test under CI=true and is
 # skipped with a note otherwise.

@@ -85,6 +85,10 @@ for u in "$member" "$extra"; do
     "$REGFS" verify "$T/snap.db" >/dev/null 2>&1 || fail "$u's copy of snapshot/register.db does not verify"
     [ "$(as "$u" grep -rl --include=verdict . "$MNT/applicants" | wc -l)" = 300 ] ||
         fail "$u: grep -r over applicants/ did not read 300 verdicts"
+    # A backup of the whole tree by a member reads every file, ctl files included (they are empty).
+    as "$u" tar -C "$MNT" -cf - . 2>"$T/err" | tar -tvf - >"$T/tarlist" || fail "$u: tar of the mount: $(sed -n 1,3p "$T/err")"
+    [ ! -s "$T/err" ] || fail "$u: tar of the mount complained: $(sed -n 1,3p "$T/err")"
+    [ "$(grep -c '/ctl$' "$T/tarlist")" = 301 ] || fail "$u: tar did not take the 301 ctl files"
 
     note "$u writes nothing but ctl files"
     h=$(audit_head)
