@@ -3,39 +3,9 @@
 # `regfs log` as text, and scripts/verify-audit re-checking that text with standard tools only.
 # Tampering with the database (through the sqlite3 shell) or with the text copy must be found and
 # the first bad event named, by both checkers.
-set -u
-
-REGFS_TOP=${REGFS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-REGFS=${REGFS:-$REGFS_TOP/build/san/regfs}
+source "$(dirname "$0")/cli.sh" || exit 1
 VA=$REGFS_TOP/scripts/verify-audit
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/regfs-test-audit-cli.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# run WANT_STATUS CMD...: runs CMD with stdout in $work/out and stderr in $work/err; checks its status.
-run() {
-    local want=$1; shift
-    "$@" >out 2>err
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$* exited $got, want $want"
-        sed 's/^/    stdout: /' out | head -5 >&2
-        sed 's/^/    stderr: /' err | head -5 >&2
-        return 1
-    fi
-    return 0
-}
-
-# expect_in FILE TEXT: FILE contains TEXT (a fixed string).
-expect_in() {
-    grep -qF -- "$2" "$1" || { fail "$1 does not say '$2':"; sed 's/^/    /' "$1" | head -5 >&2; }
-}
-
-[ -x "$REGFS" ] || { echo "FAIL: no regfs binary at $REGFS" >&2; exit 1; }
 [ -x "$VA" ] || { echo "FAIL: $VA missing or not executable" >&2; exit 1; }
 command -v sqlite3 >/dev/null ||
     { echo "FAIL: the sqlite3 shell is needed (scripts/install-deps)" >&2; exit 1; }

@@ -5,40 +5,10 @@
 # bytes flipped one at a time, an event deleted, two swapped, the tail cut, an event rewritten and
 # every hash after it recomputed, the whole chain recomputed to a new head.  Each time verify must
 # exit 4 and name the first bad event or the violated checkpoint.  No FUSE needed.
-set -u
-
-REGFS_TOP=${REGFS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-REGFS=${REGFS:-$REGFS_TOP/build/san/regfs}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/regfs-test-backup-cli.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# run WANT_STATUS CMD...: runs CMD with stdout in $work/out and stderr in $work/err; checks its status.
-run() {
-    local want=$1; shift
-    "$@" >out 2>err
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$* exited $got, want $want"
-        sed 's/^/    stdout: /' out | head -5 >&2
-        sed 's/^/    stderr: /' err | head -5 >&2
-        return 1
-    fi
-    return 0
-}
-
-# expect_in FILE TEXT: FILE contains TEXT (a fixed string).
-expect_in() {
-    grep -qF -- "$2" "$1" || { fail "$1 does not say '$2':"; sed 's/^/    /' "$1" | head -5 >&2; }
-}
+source "$(dirname "$0")/cli.sh" || exit 1
 
 mode_of() { stat -c %a "$1"; }
 
-[ -x "$REGFS" ] || { echo "FAIL: no regfs binary at $REGFS" >&2; exit 1; }
 command -v sqlite3 >/dev/null ||
     { echo "FAIL: the sqlite3 shell is needed (scripts/install-deps)" >&2; exit 1; }
 

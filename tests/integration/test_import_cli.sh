@@ -3,43 +3,13 @@
 # imported, 3 some rejected, 1 failure with nothing imported, 2 usage), each rejected row named on
 # stderr by line and column, the rejects file beside the input, "nothing to change" on a re-import,
 # and a progress bar that is drawn on a terminal and never in a pipe.
-set -u
-
-REGFS_TOP=${REGFS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-REGFS=${REGFS:-$REGFS_TOP/build/san/regfs}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/regfs-test-import-cli.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# run WANT_STATUS CMD...: runs CMD with stdout in $work/out and stderr in $work/err; checks its status.
-run() {
-    local want=$1; shift
-    "$@" >out 2>err
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$* exited $got, want $want"
-        sed 's/^/    stdout: /' out | head -5 >&2
-        sed 's/^/    stderr: /' err | head -5 >&2
-        return 1
-    fi
-    return 0
-}
-
-# expect_in FILE TEXT: FILE contains TEXT (a fixed string).
-expect_in() {
-    grep -qF -- "$2" "$1" || { fail "$1 does not say '$2':"; sed 's/^/    /' "$1" | head -8 >&2; }
-}
+source "$(dirname "$0")/cli.sh" || exit 1
 expect_not_in() {
     if grep -qF -- "$2" "$1"; then fail "$1 says '$2' but should not"; sed 's/^/    /' "$1" | head -8 >&2; fi
 }
 # count SQL: the register's answer, through the sqlite3 shell.
 count() { sqlite3 db "$1"; }
 
-[ -x "$REGFS" ] || { echo "FAIL: no regfs binary at $REGFS" >&2; exit 1; }
 command -v sqlite3 >/dev/null || { echo "FAIL: the sqlite3 shell is needed (scripts/install-deps)" >&2; exit 1; }
 
 HEADER=id,given_name,family_name,date_of_birth,email,postcode,clp,kind,joined_at,declared_party,aims_values

@@ -4,19 +4,8 @@
 # recall of the watch-listed and of declared members of other parties, the review load), then
 # vetted again: the second run must change nothing and write nothing to the audit log.  Also:
 # `regfs vet` refuses a bad scope with exit 2, and vets a list of ids.
-set -u
-
-REGFS_TOP=${REGFS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-REGFS=${REGFS:-$REGFS_TOP/build/san/regfs}
-[ -x "$REGFS" ] || { echo "FAIL: no regfs binary at $REGFS (make first)" >&2; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/regfs-test-vet-quality.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
+source "$(dirname "$0")/cli.sh" || exit 1
 db=$work/register.db
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 stat_of() { "$REGFS" stats "$db" | sed -n "s/^$1: //p"; }
 
 python3 "$REGFS_TOP/scripts/gen-register" --size 3000 --seed 1 --out "$work/gen" >/dev/null ||
