@@ -63,6 +63,8 @@ struct fs_cache {
     pthread_mutex_t render_lock[2];
     struct fs_export *exp[2];   /* the current version of each format; holds one reference */
     struct fs_snap *snap;       /* the newest open snapshot, or NULL; holds no reference */
+    struct fs_handle *handles;  /* every open handle: the kernel sends no release for a file
+                                 * still open (or just closed) when the mount goes away */
     int64_t snap_reported;      /* the size stat last reported for it */
 
     pthread_mutex_t stats_lock;
@@ -91,6 +93,7 @@ struct fs_cache {
 enum h_type { H_BUF, H_EMPTY, H_EXPORT, H_SNAP, H_LOG, H_DAY };
 
 struct fs_handle {
+    struct fs_handle *prev, *next;   /* in fs_cache.handles; protected by its lock */
     enum h_type type;
     rg_buf buf;
     struct fs_export *exp;
@@ -137,6 +140,8 @@ void fs_cache_free(struct rg_fs *fs)
 
     if (!c)
         return;
+    while (c->handles)
+        fs_release(fs, c->handles);
     export_put(c, c->exp[0]);
     export_put(c, c->exp[1]);
     rg_buf_free(&c->stats);
@@ -738,6 +743,11 @@ int fs_open(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, int flags, struct fs_ha
         free(h);
         return rc;
     }
+    pthread_mutex_lock(&fs->cache->lock);
+    if ((h->next = fs->cache->handles))
+        h->next->prev = h;
+    fs->cache->handles = h;
+    pthread_mutex_unlock(&fs->cache->lock);
     *out = h;
     return 0;
 }
@@ -796,6 +806,14 @@ void fs_release(struct rg_fs *fs, struct fs_handle *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&fs->cache->lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->cache->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&fs->cache->lock);
     if (h->exp)
         export_put(fs->cache, h->exp);
     if (h->snap)
