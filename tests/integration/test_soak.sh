@@ -88,7 +88,8 @@ reader() {   # R
             continue
         fi
         read -r sha _ < <(sha256sum "$cur")
-        [ -e "$T/store/$sha" ] || cp "$cur" "$T/store/$sha"
+        # Two readers may find the same new content at once: copy aside, then rename into place.
+        [ -e "$T/store/$sha" ] || { cp "$cur" "$T/store/$sha.$r" && mv -f "$T/store/$sha.$r" "$T/store/$sha"; }
         echo "$f $sha" >>"$log"
     done
 }
