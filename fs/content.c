@@ -3,9 +3,10 @@
  * open to close with the size that stat gave.
  *
  *   - Small files (an applicant's, a watch-list entry, a job, stats, audit/head, README) are
- *     rendered into a buffer at open that the handle owns, and read with direct I/O (not through
- *     the page cache, which could mix in an older version's pages or cut the read at an older
- *     version's size): later changes make a new version for the next open, never a mix.
+ *     rendered into a buffer at open that the handle owns: later changes make a new version for
+ *     the next open, never a mix.  An applicant's files are read through the page cache when
+ *     pin.c can promise the kernel holds that same version (pages and size); every other small
+ *     file, and those when it cannot, with direct I/O.
  *   - register.tsv and register.jsonl are rendered once per version of the register into an
  *     unlinked temporary file (not the heap: at 630,000 applicants they are hundreds of MB), shared
  *     by reference count between getattr (which needs the size) and every open of that version.
@@ -98,6 +99,7 @@ struct fs_handle {
     rg_buf buf;
     struct fs_export *exp;
     struct fs_snap *snap;
+    fuse_ino_t pinned;       /* the inode whose pin this handle holds (pin.c), or 0 */
     char day[RG_DAY_LEN];
 };
 
@@ -651,7 +653,9 @@ void fs_clps_stale(struct rg_fs *fs)
 
 /* ---- open, read, release ---- */
 
-static int render_small(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, rg_buf *out)
+/* The bytes of a small file, and (for an applicant's file or a watch-list entry) its mtime. */
+static int render_small(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, rg_buf *out,
+                        int64_t *mtime_ns)
 {
     uint64_t v = FS_VAL(ino);
     rg_tree_watch w;
@@ -673,11 +677,11 @@ static int render_small(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, rg_buf *out
         if ((v & 7) >= RG_FILE_COUNT)
             return -ENOENT;
         return rg_render_applicant(db, (int64_t)(v >> 3), (enum rg_applicant_file)(v & 7), out,
-                                   NULL);
+                                   mtime_ns);
     case T_WATCH:
         if ((rc = rg_tree_watch_by_ino(db, (int64_t)v, &w)) < 0)
             return rc;
-        return rg_render_watch(db, w.id, out, NULL);
+        return rg_render_watch(db, w.id, out, mtime_ns);
     case T_JOB:
         return rg_render_job(db, (int64_t)v, out, NULL);
     case T_CHECKPOINT:
@@ -692,7 +696,7 @@ int fs_open(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, int flags, struct fs_ha
             int *keep_cache, int *direct_io)
 {
     struct fs_handle *h;
-    int64_t size, mtime;
+    int64_t size, mtime = 0;
     int rc = 0;
 
     *keep_cache = 1;
@@ -726,17 +730,19 @@ int fs_open(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, int flags, struct fs_ha
         fs_day_format((int64_t)FS_VAL(ino) - FS_DAY_BIAS, h->day);
         rc = fs_aidx_attr(fs, db, h->day, &size, &mtime);
     } else {
-        /* The kernel's idea of the size (the last getattr, kept for a day) may be of another
-         * version than this rendering: a change can land between the watcher's last pass and this
-         * open.  Through the page cache a read is cut at that size, or served partly from pages of
-         * the old version: a torn file (test_soak found it).  Direct I/O reads the handle's bytes
-         * and nothing else; these files are rendered at every open anyway. */
+        /* Rendered at every open: later changes make a new version for the next open, never a
+         * mix.  Through the page cache only when the kernel's pages and size are of this very
+         * version (pin.c); otherwise direct I/O reads the handle's bytes and nothing else. */
         h->type = H_BUF;
-        *direct_io = 1;
-        *keep_cache = 0;
-        rc = render_small(fs, db, ino, &h->buf);
+        rc = render_small(fs, db, ino, &h->buf, &mtime);
         if (rc == 0 && rg_buf_failed(&h->buf))
             rc = -ENOMEM;
+        if (rc == 0 && fs_pin_eligible(ino) && fs_pin_open(fs, ino, &h->buf, mtime)) {
+            h->pinned = ino;
+        } else {
+            *direct_io = 1;
+            *keep_cache = 0;
+        }
     }
     if (rc < 0) {
         rg_buf_free(&h->buf);
@@ -818,6 +824,8 @@ void fs_release(struct rg_fs *fs, struct fs_handle *h)
         export_put(fs->cache, h->exp);
     if (h->snap)
         snapshot_put(fs->cache, h->snap);
+    if (h->pinned)
+        fs_pin_release(fs, h->pinned);
     rg_buf_free(&h->buf);
     free(h);
 }

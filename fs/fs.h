@@ -105,6 +105,7 @@ struct fs_aidx;
 struct fs_cache;
 struct fs_watch;
 struct fs_jobs;
+struct fs_pins;
 
 struct rg_fs {
     char *db_path;              /* absolute: the daemon runs from / */
@@ -126,6 +127,7 @@ struct rg_fs {
     struct fs_cache *cache;
     struct fs_watch *watch;
     struct fs_jobs *jobs;
+    struct fs_pins *pins;
 };
 
 /* This thread's read connection, opened on first use; NULL (and logged) if it cannot be opened. */
@@ -253,6 +255,24 @@ typedef struct fs_ctl_doc {
 } fs_ctl_doc;
 const fs_ctl_doc *fs_ctl_docs(size_t *n);
 
+/* ---- which small files go through the page cache (pin.c) ---- */
+
+int fs_pins_new(struct rg_fs *fs);
+void fs_pins_free(struct rg_fs *fs);
+/* Whether ino's handles may use the page cache: an applicant's rendered files. */
+int fs_pin_eligible(fuse_ino_t ino);
+/* At open of an eligible ino, with the content the handle will serve: 1 if the handle may read
+ * through the page cache (it then holds a pin, given back with fs_pin_release), 0 if it must use
+ * direct I/O.  May make the kernel drop its copy of ino first; never call it with a lock held. */
+int fs_pin_open(struct rg_fs *fs, fuse_ino_t ino, const rg_buf *content, int64_t mtime_ns);
+void fs_pin_release(struct rg_fs *fs, fuse_ino_t ino);
+/* Called with every attribute reply for ino: while ino is pinned, puts the pinned version's size
+ * and time in st, and records what size the kernel was told. */
+void fs_pin_report(struct rg_fs *fs, fuse_ino_t ino, struct stat *st);
+/* The watcher calls this before it drops ino from the kernel; returns 1 if ino is pinned (it
+ * will be dropped again when its last handle closes). */
+int fs_pin_before_inval(struct rg_fs *fs, fuse_ino_t ino);
+
 /* ---- README (readme.c) ---- */
 
 void fs_readme_make(struct rg_fs *fs, rg_buf *out);
@@ -272,6 +292,8 @@ void fs_watch_sync(struct rg_fs *fs, int timeout_ms);
 void fs_watch_catch_up(struct rg_fs *fs, rg_db *db);
 /* Asks the next pass to drop the kernel's attributes of snapshot/register.db. */
 void fs_watch_snapshot_moved(struct rg_fs *fs);
+/* Asks the next pass to drop ino's attributes and pages (a version unpinned after a change). */
+void fs_watch_queue_inval(struct rg_fs *fs, fuse_ino_t ino);
 
 int fs_jobs_start(struct rg_fs *fs);
 void fs_jobs_stop(struct rg_fs *fs);

@@ -375,7 +375,7 @@ static int getattr_folder(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, enum rg_t
     return rc;
 }
 
-int fs_getattr(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, struct stat *st, double *timeout)
+static int getattr_of(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, struct stat *st)
 {
     uint64_t v = FS_VAL(ino);
     char key[RG_SLUG_LEN];
@@ -384,7 +384,6 @@ int fs_getattr(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, struct stat *st, dou
     int64_t size, mtime;
     int rc;
 
-    *timeout = FS_TIMEOUT;
     switch (FS_TAG(ino)) {
     case T_FIXED:
         if (ino < FS_INO_ROOT || ino >= FS_INO_FIXED_END)
@@ -424,6 +423,16 @@ int fs_getattr(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, struct stat *st, dou
         return getattr_checkpoint(fs, db, (int64_t)v, st);
     }
     return -ENOENT;
+}
+
+int fs_getattr(struct rg_fs *fs, rg_db *db, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+    int rc = getattr_of(fs, db, ino, st);
+
+    *timeout = FS_TIMEOUT;
+    if (rc == 0)
+        fs_pin_report(fs, ino, st);   /* every size the kernel is told goes through here */
+    return rc;
 }
 
 /* ---- lookup ---- */

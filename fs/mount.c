@@ -426,7 +426,8 @@ int rg_fs_main(int argc, char **argv, int as_helper)
     if (pthread_key_create(&fs.conn_key, close_conn) != 0)
         goto out_mutex;
     fs_readme_make(&fs, &fs.readme);
-    if (rg_buf_failed(&fs.readme) || fs_cache_new(&fs) < 0 || fs_aidx_new(&fs) < 0)
+    if (rg_buf_failed(&fs.readme) || fs_pins_new(&fs) < 0 ||
+        fs_cache_new(&fs) < 0 || fs_aidx_new(&fs) < 0)
         goto out_key;
 
     status = run(&fs, &args, &cl);
@@ -437,7 +438,8 @@ int rg_fs_main(int argc, char **argv, int as_helper)
     rg_db_close(fs.wdb);
 out_key:
     fs_aidx_free(&fs);
-    fs_cache_free(&fs);
+    fs_cache_free(&fs);   /* before the pins: it releases the handles left open */
+    fs_pins_free(&fs);
     rg_buf_free(&fs.readme);
     pthread_key_delete(fs.conn_key);
 out_mutex:

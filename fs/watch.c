@@ -22,9 +22,11 @@
  *   - a change to the watch list drops the watchlist name likewise;
  *   - audit/log and the day files from the offset where they grew, audit/head, stats,
  *     register.tsv, register.jsonl, the snapshot and the fixed folders' attributes;
- *   - the jobs that were or are queued or running (their progress changes without events).
+ *   - the jobs that were or are queued or running (their progress changes without events);
+ *   - files whose version stayed pinned through a change (pin.c), once their last handle closes.
  * A ctl write waits for a pass (fs_watch_sync) before it returns, so the writer's next read sees
- * the change.  Notifications go out only from this thread (libfuse doc/README.notifications).
+ * the change.  Notifications go out from this thread (libfuse doc/README.notifications), and from
+ * an open for the inode it opens (pin.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +50,8 @@ struct fs_watch {
     int kicked;                  /* protected by lock */
     uint64_t requested;          /* sync passes asked for; protected by lock */
     uint64_t completed;          /* sync passes done; protected by lock */
+    fuse_ino_t *queue;           /* fs_watch_queue_inval; protected by lock */
+    size_t nqueue, capqueue;
     atomic_int snapshot_moved;
     atomic_int_least64_t seen_seq;   /* the newest event whose changes the kernel has been told of */
     /* The rest belongs to the watcher thread alone. */
@@ -59,8 +63,52 @@ struct fs_watch {
 
 static void inval(struct rg_fs *fs, fuse_ino_t ino, off_t off)
 {
+    /* A pinned file keeps its version until its last handle closes, which queues it again. */
+    if (fs_pin_before_inval(fs, ino))
+        return;
     /* -ENOENT (the kernel does not have it) is the common answer, and harmless. */
     fuse_lowlevel_notify_inval_inode(fs->se, ino, off, 0);
+}
+
+/* The files whose last handle closed on a version the register has since changed (pin.c). */
+static void inval_queued(struct rg_fs *fs, struct fs_watch *w)
+{
+    fuse_ino_t *q;
+    size_t n;
+
+    pthread_mutex_lock(&w->lock);
+    q = w->queue;
+    n = w->nqueue;
+    w->queue = NULL;
+    w->nqueue = w->capqueue = 0;
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < n; i++)
+        inval(fs, q[i], 0);
+    free(q);
+}
+
+void fs_watch_queue_inval(struct rg_fs *fs, fuse_ino_t ino)
+{
+    struct fs_watch *w = fs->watch;
+    fuse_ino_t *q;
+
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (w->nqueue == w->capqueue) {
+        size_t cap = w->capqueue ? w->capqueue * 2 : 64;
+        if (!(q = realloc(w->queue, cap * sizeof *q))) {
+            pthread_mutex_unlock(&w->lock);
+            fs_log(fs, LOG_WARNING, "watcher: out of memory; a file's size may show stale");
+            return;
+        }
+        w->queue = q;
+        w->capqueue = cap;
+    }
+    w->queue[w->nqueue++] = ino;
+    w->kicked = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* A folder's attributes and its listing. */
@@ -271,6 +319,7 @@ static void *watch_main(void *arg)
         w->kicked = 0;
         pthread_mutex_unlock(&w->lock);
 
+        inval_queued(fs, w);
         dv = rg_db_data_version(db);
         if (force || dv != w->data_version) {
             w->data_version = dv;
@@ -325,6 +374,7 @@ void fs_watch_stop(struct rg_fs *fs)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
+    free(w->queue);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);

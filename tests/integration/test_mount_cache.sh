@@ -87,6 +87,21 @@ cmp "$T/want" "$T/got" || fail "verdicts read after the revet differ from regist
 cmp <("$REGFS" stats "$DB") stats || fail "stats differs from regfs stats after the revet"
 counts_right stats
 
+note "a file held open keeps its version; a new open reads the newest; stat follows at close"
+held=applicants/$(ls verdicts/approved | sed -n 1p)
+old=$(cat "$held/summary")
+cat "$held/summary" "$held/summary" >/dev/null   # in the page cache now
+exec 3<"$held/summary"
+marker="held-open note $$"
+echo "note $marker" >"$held/ctl" || fail "the note was refused"
+new=$(cat "$held/summary")
+grep -qF "$marker" <<<"$new" || fail "a new open of $held/summary did not show the note written while another reader held it"
+assert_eq "$old" "$(cat <&3)" "what the reader that held $held/summary open reads"
+exec 3<&-
+wait_for '[ "$(stat -c %s "$held/summary")" = "$(wc -c <"$held/summary")" ]' 5 ||
+    fail "stat of $held/summary did not follow the note once its last reader closed"
+assert_eq "$new" "$(cat "$held/summary")" "$held/summary read again, through the page cache"
+
 unmount_register
 note "stats counted at the end of a vet are used by the next mount, and stay right"
 "$REGFS" vet --quiet "$DB" all >/dev/null 2>&1 || fail "regfs vet all failed"
