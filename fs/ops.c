@@ -31,6 +31,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     /* Keep a page cache across opens; a change is invalidated explicitly (watch.c). */
     if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
         conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    /* Every listing carries its entries' attributes, from the query that lists them.  Left to
+     * itself (READDIRPLUS_AUTO) the kernel asks for them with the first page of a folder only and
+     * then looks up each further entry on its own: a cold `find` or `grep -r` then makes one more
+     * round trip per applicant. */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     /* Folders are never opened: see op_opendir. */
     if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
         conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;

@@ -73,12 +73,13 @@ reader() {   # R
             continue ;;
         17 | 18 | 19)
             # An applicant that a writer moves from one verdict to another while ls reads the
-            # folder is listed and then gone, as a file removed between readdir and stat is on
-            # any filesystem: that one message (and its status 1) is expected, nothing else.
+            # folder is listed and then gone, as a file removed between readdir and stat (or
+            # between stat and readlink) is on any filesystem: those messages (and status 1) are
+            # expected, nothing else.
             for dir in . applicants verdicts/approved verdicts/review jobs audit \
                        "applicants/${hot[RANDOM % ${#hot[@]}]}"; do
                 ls -l "$dir" >/dev/null 2>"$cur.ls" ||
-                    grep -v -E "^ls: cannot access '$dir/[0-9]+': No such file or directory\$" \
+                    grep -v -E "^ls: cannot (access|read symbolic link) '$dir/[0-9]+': No such file or directory\$" \
                         "$cur.ls" >>"$err" || [ $? -eq 1 ] || echo "ls -l $dir failed" >>"$err"
             done
             continue ;;
