@@ -88,13 +88,23 @@ static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static void read_app(sqlite3_stmt *st, rg_tree_app *a)
+static void app_row(sqlite3_stmt *st, void *out, int i)
 {
+    rg_tree_app *a = &((rg_tree_app *)out)[i];
+
     a->id = sqlite3_column_int64(st, 0);
     a->changed_ns = sqlite3_column_int64(st, 1);
     copy_col(st, 2, a->verdict, sizeof a->verdict);
     copy_col(st, 3, a->clp_slug, sizeof a->clp_slug);
     copy_col(st, 4, a->joined_day, sizeof a->joined_day);
+}
+
+static void app_id_row(sqlite3_stmt *st, void *out, int i)
+{
+    rg_tree_app *a = &((rg_tree_app *)out)[i];
+
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(st, 0);
 }
 
 /* Steps st to its one row.  Returns 1 with a row, 0 without (st reset), or a negative errno. */
@@ -108,6 +118,49 @@ static int step_one(rg_db *db, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : rg_sqlfail(db, rc);
 }
 
+/* Reads row i of a page into out[i] (each caller's own row type). */
+typedef void read_row_fn(sqlite3_stmt *st, void *out, int i);
+
+/* Steps st, its parameters bound, through at most max rows, each read by read_row.  Returns the
+ * number of rows, or a negative errno. */
+static int scan(rg_db *db, sqlite3_stmt *st, int max, read_row_fn *read_row, void *out)
+{
+    int n = 0, rc = SQLITE_DONE;
+
+    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        read_row(st, out, n++);
+    sqlite3_reset(st);
+    if (n < max && rc != SQLITE_DONE)
+        return rg_sqlfail(db, rc);
+    return n;
+}
+
+/* Reads st's one row into out with read_row.  Returns 1, 0 if there is no row, or a negative
+ * errno. */
+static int scan_one(rg_db *db, sqlite3_stmt *st, read_row_fn *read_row, void *out)
+{
+    int rc = step_one(db, st);
+
+    if (rc <= 0)
+        return rc;
+    read_row(st, out, 0);
+    sqlite3_reset(st);
+    return 1;
+}
+
+/* A page of a keyset scan whose SQL takes ?1 = the last key of the page before, ?2 = max. */
+static int scan_after(rg_db *db, const char *sql, int64_t after, int max, read_row_fn *read_row,
+                      void *out)
+{
+    sqlite3_stmt *st = rg_stmt(db, sql);
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, max);
+    return scan(db, st, max, read_row, out);
+}
+
 int rg_tree_applicant(rg_db *db, int64_t id, rg_tree_app *out)
 {
     sqlite3_stmt *st = rg_stmt(db, SQL_APPLICANT);
@@ -116,11 +169,9 @@ int rg_tree_applicant(rg_db *db, int64_t id, rg_tree_app *out)
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
-    if ((rc = step_one(db, st)) <= 0)
-        return rc < 0 ? rc : rg_fail(db, -ENOENT, "no applicant %" PRId64, id);
-    read_app(st, out);
-    sqlite3_reset(st);
-    return 0;
+    if ((rc = scan_one(db, st, app_row, out)) == 0)
+        rc = rg_fail(db, -ENOENT, "no applicant %" PRId64, id);
+    return rc < 0 ? rc : 0;
 }
 
 int rg_tree_applicants(rg_db *db, enum rg_tree_folder f, const char *key, int64_t after, int max,
@@ -135,7 +186,6 @@ int rg_tree_applicants(rg_db *db, enum rg_tree_folder f, const char *key, int64_
         [RG_FOLDER_CLP] = SQL_ROWS_CLP, [RG_FOLDER_DAY] = SQL_ROWS_DAY,
     };
     sqlite3_stmt *st;
-    int n = 0, rc;
 
     if ((unsigned)f > RG_FOLDER_DAY || (f != RG_FOLDER_ALL && !key))
         return rg_fail(db, -EINVAL, "bad folder");
@@ -145,19 +195,7 @@ int rg_tree_applicants(rg_db *db, enum rg_tree_folder f, const char *key, int64_
         sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int(st, 3, max);
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (full) {
-            read_app(st, &out[n]);
-        } else {
-            memset(&out[n], 0, sizeof out[n]);
-            out[n].id = sqlite3_column_int64(st, 0);
-        }
-        n++;
-    }
-    sqlite3_reset(st);
-    if (n < max && rc != SQLITE_DONE)
-        return rg_sqlfail(db, rc);
-    return n;
+    return scan(db, st, max, full ? app_row : app_id_row, out);
 }
 
 int rg_tree_folder_info(rg_db *db, enum rg_tree_folder f, const char *key, int64_t *count,
@@ -230,8 +268,10 @@ int rg_tree_register_mtime(rg_db *db, int64_t *mtime_ns)
 
 /* ---- the watch list and jobs ---- */
 
-static void read_watch(sqlite3_stmt *st, rg_tree_watch *w)
+static void watch_row(sqlite3_stmt *st, void *out, int i)
 {
+    rg_tree_watch *w = &((rg_tree_watch *)out)[i];
+
     w->ino = sqlite3_column_int64(st, 0);
     w->changed_ns = sqlite3_column_int64(st, 1);
     copy_col(st, 2, w->id, sizeof w->id);
@@ -239,54 +279,39 @@ static void read_watch(sqlite3_stmt *st, rg_tree_watch *w)
 
 int rg_tree_watches(rg_db *db, int64_t after, int max, rg_tree_watch *out)
 {
-    sqlite3_stmt *st = rg_stmt(db, SQL_WATCHES);
-    int n = 0, rc = SQLITE_DONE;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int(st, 2, max);
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        read_watch(st, &out[n++]);
-    sqlite3_reset(st);
-    if (n < max && rc != SQLITE_DONE)
-        return rg_sqlfail(db, rc);
-    return n;
-}
-
-static int watch_one(rg_db *db, sqlite3_stmt *st, rg_tree_watch *out)
-{
-    int rc = step_one(db, st);
-
-    if (rc <= 0)
-        return rc < 0 ? rc : rg_fail(db, -ENOENT, "no such watch-list entry");
-    read_watch(st, out);
-    sqlite3_reset(st);
-    return 0;
+    return scan_after(db, SQL_WATCHES, after, max, watch_row, out);
 }
 
 int rg_tree_watch_by_id(rg_db *db, const char *id, rg_tree_watch *out)
 {
     sqlite3_stmt *st = rg_stmt(db, SQL_WATCH_BY_ID);
+    int rc;
 
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    return watch_one(db, st, out);
+    if ((rc = scan_one(db, st, watch_row, out)) == 0)
+        rc = rg_fail(db, -ENOENT, "no watch-list entry %s", id);
+    return rc < 0 ? rc : 0;
 }
 
 int rg_tree_watch_by_ino(rg_db *db, int64_t ino, rg_tree_watch *out)
 {
     sqlite3_stmt *st = rg_stmt(db, SQL_WATCH_BY_INO);
+    int rc;
 
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, ino);
-    return watch_one(db, st, out);
+    if ((rc = scan_one(db, st, watch_row, out)) == 0)
+        rc = rg_fail(db, -ENOENT, "no watch-list entry with inode %" PRId64, ino);
+    return rc < 0 ? rc : 0;
 }
 
-static void read_job(sqlite3_stmt *st, rg_tree_job *j)
+static void job_row(sqlite3_stmt *st, void *out, int i)
 {
+    rg_tree_job *j = &((rg_tree_job *)out)[i];
+
     j->id = sqlite3_column_int64(st, 0);
     j->changed_ns = sqlite3_column_int64(st, 1);
     copy_col(st, 2, j->state, sizeof j->state);
@@ -294,19 +319,7 @@ static void read_job(sqlite3_stmt *st, rg_tree_job *j)
 
 int rg_tree_jobs(rg_db *db, int64_t after, int max, rg_tree_job *out)
 {
-    sqlite3_stmt *st = rg_stmt(db, SQL_JOBS);
-    int n = 0, rc = SQLITE_DONE;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int(st, 2, max);
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        read_job(st, &out[n++]);
-    sqlite3_reset(st);
-    if (n < max && rc != SQLITE_DONE)
-        return rg_sqlfail(db, rc);
-    return n;
+    return scan_after(db, SQL_JOBS, after, max, job_row, out);
 }
 
 int rg_tree_job_find(rg_db *db, int64_t id, rg_tree_job *out)
@@ -317,27 +330,24 @@ int rg_tree_job_find(rg_db *db, int64_t id, rg_tree_job *out)
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
-    if ((rc = step_one(db, st)) <= 0)
-        return rc < 0 ? rc : rg_fail(db, -ENOENT, "no job %" PRId64, id);
-    read_job(st, out);
-    sqlite3_reset(st);
-    return 0;
+    if ((rc = scan_one(db, st, job_row, out)) == 0)
+        rc = rg_fail(db, -ENOENT, "no job %" PRId64, id);
+    return rc < 0 ? rc : 0;
+}
+
+static void id_row(sqlite3_stmt *st, void *out, int i)
+{
+    ((int64_t *)out)[i] = sqlite3_column_int64(st, 0);
 }
 
 int rg_tree_jobs_active(rg_db *db, int64_t *ids, int cap)
 {
     sqlite3_stmt *st = rg_stmt(db, SQL_JOBS_ACTIVE);
-    int n = 0, rc = SQLITE_DONE;
 
     if (!st)
         return -EIO;
     sqlite3_bind_int(st, 1, cap);
-    while (n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ids[n++] = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (n < cap && rc != SQLITE_DONE)
-        return rg_sqlfail(db, rc);
-    return n;
+    return scan(db, st, cap, id_row, ids);
 }
 
 /* ---- the audit log as a change feed ---- */
@@ -360,28 +370,20 @@ int64_t rg_tree_utc_ns(const char *s)
     return (int64_t)timegm(&tm) * 1000000000;
 }
 
+static void event_row(sqlite3_stmt *st, void *out, int i)
+{
+    rg_tree_event *e = &((rg_tree_event *)out)[i];
+
+    e->seq = sqlite3_column_int64(st, 0);
+    e->applicant = sqlite3_column_int64(st, 1);
+    e->at_ns = rg_tree_utc_ns((const char *)sqlite3_column_text(st, 2));
+    copy_col(st, 2, e->day, sizeof e->day);
+    copy_col(st, 3, e->action, sizeof e->action);
+}
+
 int rg_tree_events(rg_db *db, int64_t after, int max, rg_tree_event *out)
 {
-    sqlite3_stmt *st = rg_stmt(db, SQL_EVENTS);
-    int n = 0, rc = SQLITE_DONE;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int(st, 2, max);
-    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rg_tree_event *e = &out[n++];
-        const char *at = (const char *)sqlite3_column_text(st, 2);
-        e->seq = sqlite3_column_int64(st, 0);
-        e->applicant = sqlite3_column_int64(st, 1);
-        e->at_ns = rg_tree_utc_ns(at);
-        copy_col(st, 2, e->day, sizeof e->day);
-        copy_col(st, 3, e->action, sizeof e->action);
-    }
-    sqlite3_reset(st);
-    if (n < max && rc != SQLITE_DONE)
-        return rg_sqlfail(db, rc);
-    return n;
+    return scan_after(db, SQL_EVENTS, after, max, event_row, out);
 }
 
 int rg_tree_head(rg_db *db, int64_t *seq, int64_t *at_ns)
