@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "db_internal.h"
+#include "sha256.h"
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 static const char SQL_INSERT[] =
@@ -32,19 +33,19 @@ static const char GENESIS[RG_HASH_HEX] =
 
 void rg_audit_hash(const char *prev_hash, const rg_audit_event *ev, char out[RG_HASH_HEX])
 {
-    crypto_hash_sha256_state st;
-    unsigned char digest[crypto_hash_sha256_BYTES];
+    rg_sha256 st;
+    unsigned char digest[RG_SHA256_BYTES];
     char seq[24];
     const char *fields[] = { seq, ev->at, ev->actor, ev->action, ev->applicant, ev->detail };
 
     snprintf(seq, sizeof seq, "%" PRId64, ev->seq);
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)prev_hash, 64);
+    rg_sha256_init(&st);
+    rg_sha256_update(&st, prev_hash, 64);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        crypto_hash_sha256_update(&st, (const unsigned char *)"\t", 1);
-        crypto_hash_sha256_update(&st, (const unsigned char *)fields[i], strlen(fields[i]));
+        rg_sha256_update(&st, "\t", 1);
+        rg_sha256_update(&st, fields[i], strlen(fields[i]));
     }
-    crypto_hash_sha256_final(&st, digest);
+    rg_sha256_final(&st, digest);
     sodium_bin2hex(out, RG_HASH_HEX, digest, sizeof digest);
 }
 
