@@ -832,7 +832,8 @@ static int apply_batch(rg_db *db, const rg_rules *rules, const rg_actor *who, co
 
 /*
  * The loop, pipelined: while this thread writes batch k and commits it, other threads evaluate
- * batch k+1, read in batch k's transaction.  A batch read ahead is used only if no other connection
+ * batch k+1, read in batch k's transaction: one thread fewer than there are processors, so that
+ * this one, the writer (the longer of the two: SQLite's work), never waits for a processor.  A batch read ahead is used only if no other connection
  * has committed anything since (PRAGMA data_version); otherwise it is read and evaluated again under
  * the new transaction, so a decision made meanwhile is never overwritten.
  */
@@ -920,7 +921,7 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
             /* read the next batch in this transaction and evaluate it while this one is written */
             if ((rc = read_batch(db, &scope.scope, cur->last, next)) < 0)
                 goto out_fail;
-            eval_start(&ahead, rules, next, in_memory, nthr, 1);
+            eval_start(&ahead, rules, next, in_memory, nthr > 1 ? nthr - 1 : 1, 1);
         }
         if ((rc = apply_batch(db, rules, &who, &j, scope_text, cur, tally, &changed)) < 0)
             goto out_fail;
