@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "db_internal.h"
+#include "sha256.h"
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 static const char SQL_INSERT[] =
@@ -32,19 +33,19 @@ static const char GENESIS[RG_HASH_HEX] =
 
 void rg_audit_hash(const char *prev_hash, const rg_audit_event *ev, char out[RG_HASH_HEX])
 {
-    crypto_hash_sha256_state st;
-    unsigned char digest[crypto_hash_sha256_BYTES];
+    rg_sha256 st;
+    unsigned char digest[RG_SHA256_BYTES];
     char seq[24];
     const char *fields[] = { seq, ev->at, ev->actor, ev->action, ev->applicant, ev->detail };
 
     snprintf(seq, sizeof seq, "%" PRId64, ev->seq);
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)prev_hash, 64);
+    rg_sha256_init(&st);
+    rg_sha256_update(&st, prev_hash, 64);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        crypto_hash_sha256_update(&st, (const unsigned char *)"\t", 1);
-        crypto_hash_sha256_update(&st, (const unsigned char *)fields[i], strlen(fields[i]));
+        rg_sha256_update(&st, "\t", 1);
+        rg_sha256_update(&st, fields[i], strlen(fields[i]));
     }
-    crypto_hash_sha256_final(&st, digest);
+    rg_sha256_final(&st, digest);
     sodium_bin2hex(out, RG_HASH_HEX, digest, sizeof digest);
 }
 
@@ -68,34 +69,26 @@ int rg_audit_head(rg_db *db, int64_t *seq, char hash[RG_HASH_HEX])
     return rc == SQLITE_DONE ? 0 : rg_sqlfail(db, rc);
 }
 
-int64_t rg_audit_append(rg_db *db, const rg_actor *who, const char *action, int64_t applicant,
-                        json_t *detail)
+int64_t rg_audit_append_text(rg_db *db, const rg_actor *who, const char *action, int64_t applicant,
+                             const char *detail)
 {
-    char actor[RG_ACTOR_STR_LEN], at[RG_UTC_LEN], app[24], hash[RG_HASH_HEX];
-    char *text = NULL;
+    char actor[RG_ACTOR_STR_LEN], app[24], hash[RG_HASH_HEX];
     sqlite3_stmt *st;
     rg_audit_event ev;
-    int64_t rc;
+    int64_t rc, now;
 
-    if (!detail)
-        return rg_fail(db, -ENOMEM, "out of memory building an audit event");
-    if (!json_is_object(detail)) {
-        rc = rg_fail(db, -EINVAL, "audit detail must be a JSON object");
-        goto out_decref;
-    }
-    if (!db->in_txn) {
-        rc = rg_fail(db, -EINVAL, "audit event %s outside a write transaction", action);
-        goto out_decref;
-    }
+    if (!db->in_txn)
+        return rg_fail(db, -EINVAL, "audit event %s outside a write transaction", action);
     if (!db->audit_head_valid) {
         if ((rc = rg_audit_head(db, &db->audit_head_seq, db->audit_head_hash)) < 0)
-            goto out_decref;
+            return rc;
         db->audit_head_valid = 1;
     }
-    text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
-    if (!text) {
-        rc = rg_fail(db, -ENOMEM, "out of memory encoding an audit event");
-        goto out_decref;
+    /* The time of day, formatted once a second: an import writes thousands of events in one. */
+    now = rg_now_ns() / 1000000000;
+    if (now != db->audit_at_sec || !db->audit_at[0]) {
+        rg_fmt_utc(now, db->audit_at);
+        db->audit_at_sec = now;
     }
     if (applicant > 0)
         snprintf(app, sizeof app, "%" PRId64, applicant);
@@ -103,18 +96,16 @@ int64_t rg_audit_append(rg_db *db, const rg_actor *who, const char *action, int6
         snprintf(app, sizeof app, "-");
     ev = (rg_audit_event){
         .seq = db->audit_head_seq + 1,
-        .at = rg_fmt_utc(rg_now_ns() / 1000000000, at),
+        .at = db->audit_at,
         .actor = rg_actor_str(who, actor),
         .action = action,
         .applicant = app,
-        .detail = text,
+        .detail = detail,
     };
     rg_audit_hash(db->audit_head_hash, &ev, hash);
 
-    if (!(st = rg_stmt(db, SQL_INSERT))) {
-        rc = -EIO;
-        goto out_free;
-    }
+    if (!(st = rg_stmt(db, SQL_INSERT)))
+        return -EIO;
     sqlite3_bind_int64(st, 1, ev.seq);
     sqlite3_bind_text(st, 2, ev.at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, ev.actor, -1, SQLITE_STATIC);
@@ -124,12 +115,31 @@ int64_t rg_audit_append(rg_db *db, const rg_actor *who, const char *action, int6
     sqlite3_bind_text(st, 7, hash, -1, SQLITE_STATIC);
     if ((rc = rg_exec_stmt(db, st)) < 0) {
         db->audit_head_valid = 0;
-        goto out_free;
+        return rc;
     }
     db->audit_head_seq = ev.seq;
     memcpy(db->audit_head_hash, hash, RG_HASH_HEX);
-    rc = ev.seq;
-out_free:
+    return ev.seq;
+}
+
+int64_t rg_audit_append(rg_db *db, const rg_actor *who, const char *action, int64_t applicant,
+                        json_t *detail)
+{
+    char *text = NULL;
+    int64_t rc;
+
+    if (!detail)
+        return rg_fail(db, -ENOMEM, "out of memory building an audit event");
+    if (!json_is_object(detail)) {
+        rc = rg_fail(db, -EINVAL, "audit detail must be a JSON object");
+        goto out_decref;
+    }
+    text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    if (!text) {
+        rc = rg_fail(db, -ENOMEM, "out of memory encoding an audit event");
+        goto out_decref;
+    }
+    rc = rg_audit_append_text(db, who, action, applicant, text);
     free(text);
 out_decref:
     json_decref(detail);

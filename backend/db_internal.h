@@ -30,6 +30,8 @@ struct rg_db {
     int audit_head_valid;
     int64_t audit_head_seq;
     char audit_head_hash[65];
+    int64_t audit_at_sec;       /* the second audit_at ("YYYY-MM-DDTHH:MM:SSZ") shows */
+    char audit_at[21];
     char errmsg[RG_ERRMSG_MAX];
 };
 

@@ -330,6 +330,9 @@ struct import {
     bool watch_changed;
     rg_buf indexes;                 /* CREATE INDEX statements to run again, NUL-separated */
     rg_buf scratch;                 /* normalised aliases, a rejected record's repaired bytes */
+    rg_buf detail;                  /* a new record's audit detail */
+    int key_order[MAX_COLUMNS];     /* k->cols by name, as the detail's keys are sorted */
+    bool key_order_ready;
     struct slug_slot {              /* applicants: CLP slugs already made (a few hundred CLPs) */
         char clp[NAME_MAX_BYTES + 1];
         char slug[128];
@@ -811,21 +814,37 @@ static int write_record(struct import *x, const char *sql, const struct val *v, 
     return rg_exec_stmt(x->db, st);
 }
 
-/* The audit detail of a new record: every column. */
-static json_t *new_record_detail(const struct import *x, const struct val *v, int64_t id)
+/* The audit detail of a new record: every column, as rg_audit_append() would encode the object
+ * (keys sorted, compact), written straight into x->detail.  Returns its text, or NULL when out of
+ * memory (the values are valid UTF-8: the reader refuses any other). */
+static const char *new_record_detail(struct import *x, const struct val *v, int64_t id)
 {
-    json_t *d = json_object();
+    const struct kind_def *k = x->k;
+    rg_buf *b = &x->detail;
 
-    if (!d)
-        return NULL;
-    for (int i = 0; i < x->k->ncols; i++) {
-        json_t *value = i == 0 && x->k->int_key ? json_integer(id) : json_stringn(v[i].s, v[i].n);
-        if (json_object_set_new(d, x->k->cols[i].name, value) < 0) {
-            json_decref(d);
-            return NULL;
+    if (!x->key_order_ready) {   /* the first time: the columns by name */
+        for (int i = 0; i < k->ncols; i++) {
+            int j = i;
+            for (; j > 0 && strcmp(k->cols[x->key_order[j - 1]].name, k->cols[i].name) > 0; j--)
+                x->key_order[j] = x->key_order[j - 1];
+            x->key_order[j] = i;
         }
+        x->key_order_ready = true;
     }
-    return d;
+    rg_buf_reset(b);
+    rg_buf_add(b, "{", 1);
+    for (int j = 0; j < k->ncols; j++) {
+        int i = x->key_order[j];
+        rg_buf_adds(b, j > 0 ? ",\"" : "\"");   /* column names need no escaping */
+        rg_buf_adds(b, k->cols[i].name);
+        rg_buf_add(b, "\":", 2);
+        if (i == 0 && k->int_key)
+            rg_buf_add_int(b, id);
+        else if (rg_buf_add_json_str(b, v[i].s, v[i].n) < 0)
+            return NULL;
+    }
+    rg_buf_add(b, "}", 1);
+    return rg_buf_failed(b) ? NULL : b->data;
 }
 
 /*
@@ -837,7 +856,7 @@ static int apply_row(struct import *x, const struct val *v, int64_t id)
     const struct kind_def *k = x->k;
     sqlite3_stmt *st = rg_stmt(x->db, k->sql_get);
     json_t *changed = NULL, *detail;
-    const char *update = k->sql_update;
+    const char *update = k->sql_update, *detail_text;
     bool verdict_reset = false;
     int64_t seq;
     int rc;
@@ -854,8 +873,10 @@ static int apply_row(struct import *x, const struct val *v, int64_t id)
         sqlite3_reset(st);
         if ((rc = write_record(x, k->sql_insert, v, id)) < 0)
             return rc;
-        if ((seq = rg_audit_append(x->db, x->who, k->act_import, k->int_key ? id : 0,
-                                   new_record_detail(x, v, id))) < 0)
+        if (!(detail_text = new_record_detail(x, v, id)))
+            return rg_fail(x->db, -ENOMEM, "out of memory building an audit event");
+        if ((seq = rg_audit_append_text(x->db, x->who, k->act_import, k->int_key ? id : 0,
+                                        detail_text)) < 0)
             return (int)seq;
         x->res->added++;
         return 0;
@@ -1208,6 +1229,7 @@ static void import_free(struct import *x)
     keyset_free(&x->seen);
     rg_buf_free(&x->hdr);
     rg_buf_free(&x->scratch);
+    rg_buf_free(&x->detail);
     rg_buf_free(&x->indexes);
     free(x->slugs);
     if (x->memfd >= 0)

@@ -634,67 +634,6 @@ static void tsv_row(sqlite3_stmt *st, rg_buf *out)
 }
 
 /*
- * Appends s as a JSON string, escaped exactly as jansson escapes (so that JSONL and record.json agree
- * byte for byte): \" \\ \b \f \n \r \t, other control characters as \u00XX, everything else,
- * UTF-8 included, as is.  Returns -1, with b unchanged past its length on entry, if s is not strict
- * UTF-8 (jansson refuses such text too).
- */
-static int add_json_string(rg_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t mark = b->len, run = 0, i = 0;
-
-    rg_buf_add(b, "\"", 1);
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c >= 0x80) {
-            /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-            size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-            uint32_t cp = len == 4 ? c & 0x07u : len == 3 ? c & 0x0fu : c & 0x1fu;
-            if (len == 0 || c > 0xf4 || i + len > n)
-                goto out_invalid;
-            for (size_t k = 1; k < len; k++) {
-                if ((p[i + k] & 0xc0) != 0x80)
-                    goto out_invalid;
-                cp = cp << 6 | (p[i + k] & 0x3fu);
-            }
-            if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-                (cp >= 0xd800 && cp <= 0xdfff))
-                goto out_invalid;
-            i += len;
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            i++;
-            continue;
-        }
-        rg_buf_add(b, s + run, i - run);
-        switch (c) {
-        case '"': rg_buf_add(b, "\\\"", 2); break;
-        case '\\': rg_buf_add(b, "\\\\", 2); break;
-        case '\b': rg_buf_add(b, "\\b", 2); break;
-        case '\f': rg_buf_add(b, "\\f", 2); break;
-        case '\n': rg_buf_add(b, "\\n", 2); break;
-        case '\r': rg_buf_add(b, "\\r", 2); break;
-        case '\t': rg_buf_add(b, "\\t", 2); break;
-        default: {
-            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-            rg_buf_add(b, u, 6);
-        }
-        }
-        run = ++i;
-    }
-    rg_buf_add(b, s + run, n - run);
-    rg_buf_add(b, "\"", 1);
-    return 0;
-out_invalid:
-    if (!rg_buf_failed(b) && b->data)
-        b->data[b->len = mark] = '\0';
-    return -1;
-}
-
-/*
  * Appends a score as a JSON number, as jansson writes the same value: the value of its two-decimal
  * text, with up to 15 significant digits and at least one decimal ("0.97", "1.0", "0.0").
  */
@@ -774,7 +713,7 @@ static int jsonl_row(rg_db *db, sqlite3_stmt *st, rg_buf *out)
         }
         default:
             s = coltext(st, c, &n);
-            if (add_json_string(out, s, n) < 0)
+            if (rg_buf_add_json_str(out, s, n) < 0)
                 return rg_fail(db, -EIO, "applicant %" PRId64 ": %s is not valid UTF-8", id,
                                fields[i].key);
             break;

@@ -113,6 +113,74 @@ void rg_buf_adds(rg_buf *b, const char *s)
     rg_buf_add(b, s, strlen(s));
 }
 
+int rg_buf_add_json_str(rg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t mark = b->len, run = 0, i = 0;
+
+    rg_buf_add(b, "\"", 1);
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+            size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+            uint32_t cp = len == 4 ? c & 0x07u : len == 3 ? c & 0x0fu : c & 0x1fu;
+            if (len == 0 || c > 0xf4 || i + len > n)
+                goto out_invalid;
+            for (size_t k = 1; k < len; k++) {
+                if ((p[i + k] & 0xc0) != 0x80)
+                    goto out_invalid;
+                cp = cp << 6 | (p[i + k] & 0x3fu);
+            }
+            if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                (cp >= 0xd800 && cp <= 0xdfff))
+                goto out_invalid;
+            i += len;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        rg_buf_add(b, s + run, i - run);
+        switch (c) {
+        case '"': rg_buf_add(b, "\\\"", 2); break;
+        case '\\': rg_buf_add(b, "\\\\", 2); break;
+        case '\b': rg_buf_add(b, "\\b", 2); break;
+        case '\f': rg_buf_add(b, "\\f", 2); break;
+        case '\n': rg_buf_add(b, "\\n", 2); break;
+        case '\r': rg_buf_add(b, "\\r", 2); break;
+        case '\t': rg_buf_add(b, "\\t", 2); break;
+        default: {
+            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            rg_buf_add(b, u, 6);
+        }
+        }
+        run = ++i;
+    }
+    rg_buf_add(b, s + run, n - run);
+    rg_buf_add(b, "\"", 1);
+    return 0;
+out_invalid:
+    if (!rg_buf_failed(b) && b->data)
+        b->data[b->len = mark] = '\0';
+    return -1;
+}
+
+void rg_buf_add_int(rg_buf *b, int64_t v)
+{
+    char d[24], *p = d + sizeof d;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    if (v < 0)
+        *--p = '-';
+    rg_buf_add(b, p, (size_t)(d + sizeof d - p));
+}
+
 void rg_buf_vaddf(rg_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

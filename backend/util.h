@@ -60,6 +60,16 @@ void rg_buf_reset(rg_buf *b);             /* len = 0, keeps the memory */
 void rg_buf_free(rg_buf *b);
 char *rg_buf_steal(rg_buf *b);            /* new reference: the caller frees it */
 static inline int rg_buf_failed(const rg_buf *b) { return b->failed; }
+/*
+ * Appends s as a JSON string, escaped byte for byte as jansson's json_dumps() escapes it (without
+ * JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH), so that text written by hand and by jansson agree:
+ * \" \\ \b \f \n \r \t, other control characters as \u00XX (upper-case hex), everything else,
+ * UTF-8 included, as is.  Returns 0, or -1 with b unchanged past its length on entry if s is not
+ * strict UTF-8 (jansson refuses such text too).
+ */
+int rg_buf_add_json_str(rg_buf *b, const char *s, size_t n);
+/* Appends v in decimal. */
+void rg_buf_add_int(rg_buf *b, int64_t v);
 
 /* ---- formats ---- */
 

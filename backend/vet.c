@@ -89,6 +89,7 @@ void rg_vet_row_free(rg_vet_row *row)
     }
     free(row->ev);
     free(row->store);
+    rg_buf_free(&row->detail);
     rg_rule_result_free(&row->res);
     memset(row, 0, sizeof *row);
 }
@@ -333,12 +334,50 @@ static int write_state(rg_db *db, const rg_rules *rules, const rg_vet_row *row, 
     return rg_exec_stmt(db, st);
 }
 
+/*
+ * The detail of a verdict's change into d, as rg_audit_append() would encode the JSON object (keys
+ * sorted, compact), written by hand: a first vet of the register writes one for every applicant.
+ * Returns 0, -ENOMEM, or -EINVAL when a text is not UTF-8.
+ */
+static int change_detail(rg_buf *d, const rg_vet_row *row, const struct state *s)
+{
+    const char *from = rg_verdict_name(row->verdict), *to = rg_verdict_name(s->verdict);
+    char score[32];
+    int bad = 0;
+
+    score_text(s->score, score);
+    rg_buf_reset(d);
+    rg_buf_add(d, "{", 1);
+    if (row->manual && strcmp(s->auto_disagrees, row->auto_disagrees) != 0) {
+        rg_buf_adds(d, "\"auto_disagrees\":");
+        bad |= rg_buf_add_json_str(d, s->auto_disagrees, strlen(s->auto_disagrees));
+        rg_buf_add(d, ",", 1);
+    }
+    if (s->ballot != row->ballot) {
+        rg_buf_adds(d, "\"ballot\":");
+        rg_buf_add_int(d, s->ballot);
+        rg_buf_add(d, ",", 1);
+    }
+    rg_buf_adds(d, "\"from\":");
+    bad |= rg_buf_add_json_str(d, from, strlen(from));
+    if (*s->recommendation && strcmp(s->recommendation, row->recommendation) != 0) {
+        rg_buf_adds(d, ",\"recommendation\":");
+        bad |= rg_buf_add_json_str(d, s->recommendation, strlen(s->recommendation));
+    }
+    rg_buf_adds(d, ",\"rule\":");
+    bad |= rg_buf_add_json_str(d, s->rule, strlen(s->rule));
+    rg_buf_adds(d, ",\"score\":");
+    bad |= rg_buf_add_json_str(d, score, strlen(score));
+    rg_buf_adds(d, ",\"to\":");
+    bad |= rg_buf_add_json_str(d, to, strlen(to));
+    rg_buf_add(d, "}", 1);
+    return rg_buf_failed(d) ? -ENOMEM : bad ? -EINVAL : 0;
+}
+
 int rg_vet_apply(rg_db *db, const rg_rules *rules, rg_vet_row *row, const rg_actor *who,
                  const char *action, int force, int64_t now_ns, enum rg_verdict *verdict_out)
 {
     struct state s;
-    char score[32];
-    json_t *detail;
     int changed = compute(rules, row, &s), rc;
 
     if (verdict_out)
@@ -347,15 +386,11 @@ int rg_vet_apply(rg_db *db, const rg_rules *rules, rg_vet_row *row, const rg_act
         return 0;
     if ((rc = write_state(db, rules, row, &s, row->manual_reason, NULL, now_ns)) < 0)
         return rc;
-    detail = json_pack("{s:s, s:s, s:s, s:s}", "from", rg_verdict_name(row->verdict),
-                       "to", rg_verdict_name(s.verdict), "rule", s.rule, "score", score_text(s.score, score));
-    if (detail && row->manual && strcmp(s.auto_disagrees, row->auto_disagrees) != 0)
-        json_object_set_new(detail, "auto_disagrees", json_string(s.auto_disagrees));
-    if (detail && *s.recommendation && strcmp(s.recommendation, row->recommendation) != 0)
-        json_object_set_new(detail, "recommendation", json_string(s.recommendation));
-    if (detail && s.ballot != row->ballot)
-        json_object_set_new(detail, "ballot", json_integer(s.ballot));
-    int64_t seq = rg_audit_append(db, who, action ? action : "verdict.auto", row->in.id, detail);
+    if ((rc = change_detail(&row->detail, row, &s)) < 0)
+        return rg_fail(db, rc, rc == -ENOMEM ? "out of memory building an audit event"
+                                             : "an audit event's text is not UTF-8");
+    int64_t seq = rg_audit_append_text(db, who, action ? action : "verdict.auto", row->in.id,
+                                       row->detail.data);
     return seq < 0 ? (int)seq : 1;
 }
 

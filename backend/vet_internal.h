@@ -33,6 +33,7 @@ typedef struct rg_vet_row {
     int nev, evcap;
     rg_rule_result res;            /* the rules' verdict, once evaluated */
     char *store;                   /* the strings above, back to back */
+    rg_buf detail;                 /* the audit detail of a change (rg_vet_apply()) */
     size_t storecap;
 } rg_vet_row;
 

@@ -8,11 +8,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "util.h"
 
@@ -261,6 +264,53 @@ static void test_actor(void **state)
     assert_string_equal(rg_actor_str(&a, s), "uid4000321:4000321");
 }
 
+/* Audit events hand-written by rg_buf_add_json_str() must hash as jansson's text would: the same
+ * bytes for every byte a value can hold, and for names and free text people write. */
+static void test_json_str_like_jansson(void **state)
+{
+    static const char *const samples[] = {
+        "", "plain", "O'Brien", "say \"no\"", "back\\slash", "a/b", "tab\there", "line\nbreak\r\n",
+        "\b\f\x01\x1f\x7f", "Zo\xc3\xab M\xc3\xbcller", "\xe2\x80\xa8 \xf0\x9f\x98\x80",
+        "{\"json\":[1,2]}",
+    };
+    char all[127];
+    (void)state;
+
+    for (int c = 1; c < 128; c++)
+        all[c - 1] = (char)c;
+    for (size_t i = 0; i <= sizeof samples / sizeof samples[0]; i++) {
+        const char *s = i < sizeof samples / sizeof samples[0] ? samples[i] : all;
+        size_t n = i < sizeof samples / sizeof samples[0] ? strlen(s) : sizeof all;
+        json_t *o = json_pack("{s:s%}", "k", s, n);
+        char *want = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+        rg_buf got = RG_BUF_INIT;
+
+        assert_non_null(want);
+        rg_buf_adds(&got, "{\"k\":");
+        rg_buf_add_json_str(&got, s, n);
+        rg_buf_adds(&got, "}");
+        assert_string_equal(got.data, want);
+        free(want);
+        json_decref(o);
+        rg_buf_free(&got);
+    }
+}
+
+static void test_buf_add_int(void **state)
+{
+    static const int64_t v[] = { 0, 7, -7, 1000378, INT64_MAX, INT64_MIN };
+    char want[32];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        rg_buf b = RG_BUF_INIT;
+        rg_buf_add_int(&b, v[i]);
+        snprintf(want, sizeof want, "%" PRId64, v[i]);
+        assert_string_equal(b.data, want);
+        rg_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +320,8 @@ int main(void)
         cmocka_unit_test(test_postcode_fold_and_district),
         cmocka_unit_test(test_slug),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_json_str_like_jansson),
+        cmocka_unit_test(test_buf_add_int),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_clock),
         cmocka_unit_test(test_actor),
