@@ -14,7 +14,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 PREFIX  ?= /usr/local
-PKGS    := fuse3 sqlite3 jansson libsodium libutf8proc
+PKGS    := fuse3 sqlite3 jansson libsodium libcrypto libutf8proc
 TESTPKGS:= cmocka
 
 # A fresh machine lacks the libraries: install them before pkg-config is asked.
