@@ -386,8 +386,11 @@ int rg_db_open(const char *path, int flags, rg_db **out)
         return rc;
     if (!db->readonly && (rc = exec_sql(db, "PRAGMA journal_mode = WAL")) < 0)
         return rc;
+    /* recursive_triggers: the delete an INSERT OR REPLACE makes fires delete triggers, so the
+     * audit log's refuses it (schema.c, 4 -> 5). */
     if ((rc = exec_sql(db, "PRAGMA synchronous = NORMAL;"
                            "PRAGMA foreign_keys = ON;"
+                           "PRAGMA recursive_triggers = ON;"
                            "PRAGMA temp_store = MEMORY;"
                            "PRAGMA cache_size = -32768;")) < 0)
         return rc;
