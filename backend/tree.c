@@ -446,9 +446,10 @@ int rg_tree_db_size(rg_db *db, int64_t *bytes)
 
 int rg_tree_reader_setup(rg_db *db)
 {
-    /* A few MiB of page cache per worker thread keeps the daemon small; the kernel's page cache
-     * holds the database file anyway. */
-    int rc = sqlite3_exec(db->sql, "PRAGMA cache_size = -4096; PRAGMA query_only = 1", NULL, NULL,
+    /* 1 MiB of page cache per worker thread keeps the daemon small; the kernel's page cache holds
+     * the database file anyway.  (4 MiB cost some 10 MiB of peak RSS at 630,000 applicants and
+     * bought nothing measurable in a warm tar or grep -r of 20,000.) */
+    int rc = sqlite3_exec(db->sql, "PRAGMA cache_size = -1024; PRAGMA query_only = 1", NULL, NULL,
                           NULL);
 
     return rc == SQLITE_OK ? 0 : rg_sqlfail(db, rc);
