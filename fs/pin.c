@@ -287,9 +287,10 @@ int fs_pin_before_inval(struct rg_fs *fs, fuse_ino_t ino)
         return 0;
     pthread_mutex_lock(&p->lock);
     if ((e = find(p, ino))) {
-        e->told = TOLD_NONE;
         if (e->refs > 0 || e->preparing)
-            pinned = e->dirty = 1;
+            pinned = e->dirty = 1;   /* the kernel keeps it: its attributes stay as told */
+        else
+            e->told = TOLD_NONE;     /* the caller drops them now */
     }
     pthread_mutex_unlock(&p->lock);
     return pinned;

@@ -106,7 +106,6 @@ void fs_watch_queue_inval(struct rg_fs *fs, fuse_ino_t ino)
         w->capqueue = cap;
     }
     w->queue[w->nqueue++] = ino;
-    w->kicked = 1;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
@@ -307,7 +306,7 @@ static void *watch_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&w->lock);
-        while (!w->stop && !w->kicked && w->requested == w->completed)
+        while (!w->stop && !w->kicked && w->requested == w->completed && w->nqueue == 0)
             if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
                 break;
         if (w->stop) {
