@@ -30,7 +30,8 @@
  * newest version.
  *
  * The table holds at most PIN_MAX inodes; an unpinned record is forgotten to make room, and the
- * next open of that inode then starts as the first did.
+ * next open of that inode then starts as the first did.  (test_mount_cache runs with a table of
+ * a few records, REGFS_PIN_MAX, so that forgetting happens all the time.)
  *
  * Locking: one mutex for the table.  No other lock is taken under it, and it is never held
  * across a call into the kernel.
@@ -43,7 +44,7 @@
 #include "fs.h"
 
 #define PIN_BUCKETS (1u << 16)
-#define PIN_MAX (1u << 17)   /* some 10 MB */
+#define PIN_MAX (1u << 17)   /* some 10 MB; REGFS_PIN_MAX (tests) makes it smaller */
 
 enum { TOLD_UNKNOWN = -2, TOLD_NONE = -1, TOLD_MIXED = -3 };
 
@@ -62,11 +63,26 @@ struct pin {
 struct fs_pins {
     pthread_mutex_t lock;
     struct pin *bucket[PIN_BUCKETS];
-    size_t count;
+    size_t count, max;
     size_t hand;           /* the next bucket to sweep when full */
     int swept;             /* a record was ever forgotten: a new one may have been told before */
     unsigned char key[crypto_shorthash_KEYBYTES];
 };
+
+/* The table's size: PIN_MAX, or REGFS_PIN_MAX (8 or more) for tests. */
+static size_t pin_max(void)
+{
+    const char *env = getenv("REGFS_PIN_MAX");
+    char *end;
+    long v;
+
+    if (env && *env) {
+        v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 8 && v <= (long)PIN_MAX)
+            return (size_t)v;
+    }
+    return PIN_MAX;
+}
 
 int fs_pins_new(struct rg_fs *fs)
 {
@@ -77,6 +93,7 @@ int fs_pins_new(struct rg_fs *fs)
     if (!(p = calloc(1, sizeof *p)))
         return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
+    p->max = pin_max();
     /* Keyed: nobody who writes an applicant's data can make two versions look alike. */
     randombytes_buf(p->key, sizeof p->key);
     fs->pins = p;
@@ -125,7 +142,7 @@ static struct pin *find(struct fs_pins *p, fuse_ino_t ino)
 /* Forgets unpinned records, a bucket at a time, until an eighth of the table is free. */
 static void sweep(struct fs_pins *p)
 {
-    for (size_t n = 0; n < PIN_BUCKETS && p->count > PIN_MAX - PIN_MAX / 8; n++) {
+    for (size_t n = 0; n < PIN_BUCKETS && p->count > p->max - p->max / 8; n++) {
         struct pin **link = &p->bucket[p->hand];
         while (*link) {
             struct pin *e = *link;
@@ -149,7 +166,7 @@ static struct pin *find_or_add(struct fs_pins *p, fuse_ino_t ino)
 
     if (e)
         return e;
-    if (p->count >= PIN_MAX)
+    if (p->count >= p->max)
         sweep(p);
     if (!(e = calloc(1, sizeof *e)))
         return NULL;
