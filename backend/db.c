@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "db_internal.h"
+#include "util.h"
 
 #define RG_APPLICATION_ID 0x72676673   /* "rgfs": PRAGMA application_id marks a regfs file */
 #define RG_BUSY_TIMEOUT_MS 30000   /* REGFS_BUSY_TIMEOUT (seconds) overrides it */
@@ -32,16 +33,7 @@ static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 /* How long a connection waits for another process's lock before it gives up. */
 static int busy_timeout_ms(void)
 {
-    const char *env = getenv("REGFS_BUSY_TIMEOUT");
-    char *end;
-    long v;
-
-    if (env && *env) {
-        v = strtol(env, &end, 10);
-        if (*end == '\0' && v >= 0 && v <= 3600)
-            return (int)v * 1000;
-    }
-    return RG_BUSY_TIMEOUT_MS;
+    return (int)rg_env_long("REGFS_BUSY_TIMEOUT", 0, 3600, RG_BUSY_TIMEOUT_MS / 1000) * 1000;
 }
 
 int rg_fail(rg_db *db, int rc, const char *fmt, ...)

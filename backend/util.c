@@ -13,6 +13,19 @@
 
 #include "util.h"
 
+long rg_env_long(const char *name, long min, long max, long dflt)
+{
+    const char *env = getenv(name);
+    char *end;
+    long v;
+
+    if (!env || !*env)
+        return dflt;
+    errno = 0;
+    v = strtol(env, &end, 10);
+    return *end == '\0' && errno == 0 && v >= min && v <= max ? v : dflt;
+}
+
 int64_t rg_now_ns(void)
 {
     const char *fixed = getenv("REGFS_NOW");

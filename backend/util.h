@@ -14,6 +14,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* ---- the environment ---- */
+
+/* The decimal integer in environment variable name if it is one within [min, max], else dflt
+ * (unset, empty, not a number or out of range alike). */
+long rg_env_long(const char *name, long min, long max, long dflt);
+
 /* ---- time ---- */
 
 /* Nanoseconds since the epoch, UTC.  REGFS_NOW=<unix seconds> in the environment fixes the clock

@@ -69,21 +69,6 @@ struct fs_pins {
     unsigned char key[crypto_shorthash_KEYBYTES];
 };
 
-/* The table's size: PIN_MAX, or REGFS_PIN_MAX (8 or more) for tests. */
-static size_t pin_max(void)
-{
-    const char *env = getenv("REGFS_PIN_MAX");
-    char *end;
-    long v;
-
-    if (env && *env) {
-        v = strtol(env, &end, 10);
-        if (*end == '\0' && v >= 8 && v <= (long)PIN_MAX)
-            return (size_t)v;
-    }
-    return PIN_MAX;
-}
-
 int fs_pins_new(struct rg_fs *fs)
 {
     struct fs_pins *p;
@@ -93,7 +78,7 @@ int fs_pins_new(struct rg_fs *fs)
     if (!(p = calloc(1, sizeof *p)))
         return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
-    p->max = pin_max();
+    p->max = (size_t)rg_env_long("REGFS_PIN_MAX", 8, PIN_MAX, PIN_MAX);
     /* Keyed: nobody who writes an applicant's data can make two versions look alike. */
     randombytes_buf(p->key, sizeof p->key);
     fs->pins = p;

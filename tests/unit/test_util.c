@@ -234,6 +234,27 @@ static void test_utf8_valid(void **state)
 #undef C
 }
 
+/* A setting from the environment (REGFS_BUSY_TIMEOUT, REGFS_PIN_MAX) is taken only when it is a
+ * whole number in range; anything else leaves the default. */
+static void test_env_long(void **state)
+{
+    static const struct { const char *value; long want; } cases[] = {
+        { "12", 12 }, { "0", 0 }, { "3600", 3600 }, { "3601", 30 }, { "-1", 30 }, { "", 30 },
+        { "12s", 30 }, { " 12", 12 }, { "1e3", 30 }, { "99999999999999999999999", 30 },
+    };
+    (void)state;
+
+    unsetenv("RG_TEST_ENV");
+    assert_int_equal(rg_env_long("RG_TEST_ENV", 0, 3600, 30), 30);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("RG_TEST_ENV", cases[i].value, 1);
+        if (rg_env_long("RG_TEST_ENV", 0, 3600, 30) != cases[i].want)
+            fail_msg("RG_TEST_ENV=\"%s\" gave %ld, not %ld", cases[i].value,
+                     rg_env_long("RG_TEST_ENV", 0, 3600, 30), cases[i].want);
+    }
+    unsetenv("RG_TEST_ENV");
+}
+
 static void test_clock(void **state)
 {
     char utc[RG_UTC_LEN], day[11];
@@ -323,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_json_str_like_jansson),
         cmocka_unit_test(test_buf_add_int),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_env_long),
         cmocka_unit_test(test_clock),
         cmocka_unit_test(test_actor),
     };
