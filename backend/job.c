@@ -852,6 +852,9 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
     rg_job_info j;
     char *scope_text = NULL, self[96];
     int nthr = nthreads(), in_memory = 0, cur_ready = 0, writer_bound = 1;
+    /* test_crash stops a job between batches to kill it there: without a pause, the next batch
+     * takes the write lock again within microseconds of the commit. */
+    long pause_ms = rg_env_long("REGFS_JOB_PAUSE_MS", 0, 10000, 0);
     long pid;
     int64_t rc, cur_cursor = -1, dv_committed = -1, register_size;
 
@@ -938,6 +941,8 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
         dv_committed = rg_db_data_version(db);
         if ((rc = rg_db_commit(db)) < 0)
             goto out_fail;
+        if (pause_ms > 0 && !finished)
+            usleep((useconds_t)pause_ms * 1000);
         tally->vetted += cur->n;
         tally->changed += changed;
         writer_bound = changed * 2 >= cur->n;

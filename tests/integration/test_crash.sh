@@ -8,6 +8,9 @@
 source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 SIZE=20000
+# Every job here (in the daemon and in regfs vet) waits 20 ms after each batch it commits, so that
+# hold.py can take the write lock between two batches and a kill lands mid-job.
+export REGFS_JOB_PAUSE_MS=20
 python3 "$TOP/scripts/gen-register" --size $SIZE --out "$T/gen" >/dev/null 2>&1 || fail "gen-register failed"
 "$REGFS" init "$DB" >/dev/null || fail "regfs init failed"
 "$REGFS" import --quiet "$DB" watchlist "$T/gen/watchlist.csv" >/dev/null 2>&1 || fail "watch list import failed"
@@ -52,7 +55,7 @@ while True:
         time.sleep(600)
     c.execute("ROLLBACK")
     if row and row[2] != "running" and row[2] != "queued":
-        sys.exit("job %d ended (%s) before it could be caught mid-way" % (job, row[2]))
+        sys.exit("job %s ended (%s) before it could be caught mid-way" % (job, row[2]))
     time.sleep(0.001)
 PY
 hold_midway() {   # JOB|pid:PID: returns once the job is stopped mid-way; HOLDER is the holder's pid
