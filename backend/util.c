@@ -136,20 +136,13 @@ int rg_buf_add_json_str(rg_buf *b, const char *s, size_t n)
     while (i < n) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-            size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-            uint32_t cp = len == 4 ? c & 0x07u : len == 3 ? c & 0x0fu : c & 0x1fu;
-            if (len == 0 || c > 0xf4 || i + len > n)
+            /* Strict UTF-8, as utf8proc reads it: no overlongs, no surrogates, nothing above
+             * U+10FFFF. */
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t len = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+            if (len <= 0)
                 goto out_invalid;
-            for (size_t k = 1; k < len; k++) {
-                if ((p[i + k] & 0xc0) != 0x80)
-                    goto out_invalid;
-                cp = cp << 6 | (p[i + k] & 0x3fu);
-            }
-            if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-                (cp >= 0xd800 && cp <= 0xdfff))
-                goto out_invalid;
-            i += len;
+            i += (size_t)len;
             continue;
         }
         if (c >= 0x20 && c != '"' && c != '\\') {

@@ -317,6 +317,26 @@ static void test_json_str_like_jansson(void **state)
     }
 }
 
+/* Text that is not strict UTF-8 is refused, as jansson refuses it, and leaves the buffer as it was. */
+static void test_json_str_refuses_bad_utf8(void **state)
+{
+    static const char *const bad[] = {
+        "\xc3", "\x80", "a\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "\xf8\x88\x80\x80\x80", "ok \xc3\x28",
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rg_buf got = RG_BUF_INIT;
+        rg_buf_adds(&got, "{\"k\":");
+        if (rg_buf_add_json_str(&got, bad[i], strlen(bad[i])) != -1)
+            fail_msg("sample %zu was taken as UTF-8", i);
+        assert_string_equal(got.data, "{\"k\":");
+        assert_null(json_stringn(bad[i], strlen(bad[i])));   /* jansson agrees */
+        rg_buf_free(&got);
+    }
+}
+
 static void test_buf_add_int(void **state)
 {
     static const int64_t v[] = { 0, 7, -7, 1000378, INT64_MAX, INT64_MIN };
@@ -342,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_slug),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_json_str_like_jansson),
+        cmocka_unit_test(test_json_str_refuses_bad_utf8),
         cmocka_unit_test(test_buf_add_int),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_env_long),
