@@ -20,6 +20,7 @@
  *   ctl.c      the ctl grammar (one table per ctl file) and running the commands
  *   readme.c   README, generated from the tables of layout.c and ctl.c
  *   watch.c    the watcher: notices changes and invalidates the kernel's caches
+ *   prefetch.c reads the register file into the page cache once at mount
  *   jobs.c     the job thread
  *   ops.c      the fuse_lowlevel_ops: each handler calls a worker above and picks the reply
  *   mount.c    options, mounting, threads, clean exit
@@ -116,6 +117,7 @@ struct rg_fs {
     char *checkpoint_key;       /* -o checkpoint_key=PATH, absolute (the daemon runs from /); or NULL:
                                  * the ctl command checkpoint is then refused */
     int foreground;
+    int noprefetch;             /* -o noprefetch: no read of the register at mount (prefetch.c) */
     struct fuse_session *se;
     pthread_key_t conn_key;     /* the worker threads' read connections */
     pthread_mutex_t wlock;
@@ -128,6 +130,7 @@ struct rg_fs {
     struct fs_watch *watch;
     struct fs_jobs *jobs;
     struct fs_pins *pins;
+    struct fs_prefetch *prefetch;
 };
 
 /* This thread's read connection, opened on first use; NULL (and logged) if it cannot be opened. */
@@ -276,6 +279,15 @@ int fs_pin_before_inval(struct rg_fs *fs, fuse_ino_t ino);
 /* ---- README (readme.c) ---- */
 
 void fs_readme_make(struct rg_fs *fs, rg_buf *out);
+
+/* ---- reading the register into the page cache (prefetch.c) ----
+ *
+ * fs_prefetch_start starts a thread that reads the register file once, front to back, unless
+ * -o noprefetch was given or the file is more than half of the memory available; a file it cannot
+ * open is logged and skipped.  0, or a negative errno if the thread cannot be started.
+ * fs_prefetch_stop stops a read under way and joins the thread; a no-op when none was started. */
+int fs_prefetch_start(struct rg_fs *fs);
+void fs_prefetch_stop(struct rg_fs *fs);
 
 /* ---- the watcher (watch.c) and the job thread (jobs.c) ---- */
 

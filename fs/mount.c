@@ -32,6 +32,7 @@ struct mount_opts {
     char *group;          /* -o group=NAME */
     char *checkpoint_key; /* -o checkpoint_key=PATH */
     int ro;               /* -o ro */
+    int noprefetch;       /* -o noprefetch */
     int help;
     int fake;             /* mount -f, as a mount helper: do everything but mount */
 };
@@ -42,6 +43,7 @@ static const struct fuse_opt option_spec[] = {
     { "group=%s", offsetof(struct mount_opts, group), 0 },
     { "checkpoint_key=%s", offsetof(struct mount_opts, checkpoint_key), 0 },
     FUSE_OPT_KEY("ro", KEY_RO),
+    { "noprefetch", offsetof(struct mount_opts, noprefetch), 1 },
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     /* What fstab and mount(8) say that is no business of a FUSE filesystem (mount.fuse3 drops
@@ -307,7 +309,8 @@ static int run(struct rg_fs *fs, struct fuse_args *args, struct fuse_cmdline_opt
         fs->wdb = NULL;
         goto out_unmount;
     }
-    if (fs_watch_start(fs) < 0 || (!fs->ro && fs_jobs_start(fs) < 0) || fs_prerender_start(fs) < 0)
+    if (fs_prefetch_start(fs) < 0 || fs_watch_start(fs) < 0 || (!fs->ro && fs_jobs_start(fs) < 0) ||
+        fs_prerender_start(fs) < 0)
         goto out_threads;
 
     if (cl->singlethread) {
@@ -330,6 +333,7 @@ static int run(struct rg_fs *fs, struct fuse_args *args, struct fuse_cmdline_opt
     else
         fs_log(fs, LOG_ERR, "the session ended with an error: %s", strerror(-rc));
 out_threads:
+    fs_prefetch_stop(fs);
     fs_prerender_stop(fs);
     fs_jobs_stop(fs);
     fs_watch_stop(fs);
@@ -386,6 +390,7 @@ int rg_fs_main(int argc, char **argv, int as_helper)
     fs.uid = getuid();
     fs.gid = getgid();
     fs.ro = o.ro;
+    fs.noprefetch = o.noprefetch;
     if (o.group && resolve_group(o.group, &fs.gid) < 0) {
         fprintf(stderr, "%s: -o group=%s: no such group\n", me, o.group);
         goto out_args;
