@@ -32,9 +32,15 @@ mount_register
 wait_for '[ "$(resident)" -ge "$size" ]' 5 ||
     fail "$(resident) of $size bytes of the register in the page cache 5 s after mounting (before: $before)"
 mib=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1048576 }')
-wait_for "grep -q 'prefetch: read the register ($mib MiB) into the page cache' '$T/daemon.log'" 5 ||
+wait_for "grep -q 'prefetch: the register ($mib MiB) is in the page cache' '$T/daemon.log'" 5 ||
     fail "the daemon did not say it read the whole register ($mib MiB): $(grep prefetch "$T/daemon.log")"
 [ "$(ls "$MNT/applicants" | wc -l)" -eq 3000 ] || fail "applicants/ does not list 3000 applicants"
+unmount_register
+
+note "a remount finds the register in the page cache and reads nothing again"
+mount_register
+wait_for "grep -q 'prefetch: the register ($mib MiB) is in the page cache (0.0 MiB read' '$T/daemon.log'" 5 ||
+    fail "the remount's prefetch did not find the register cached: $(grep prefetch "$T/daemon.log")"
 unmount_register
 
 note "-o noprefetch: the register is not read in at mount"
