@@ -44,10 +44,11 @@ static const char SQL_APPLICANT[] = "SELECT " TSV_COLS MORE_COLS " FROM applican
 static const char SQL_APPLICANT_MTIME[] = "SELECT changed_ns FROM applicant WHERE id = ?1";
 static const char SQL_EVIDENCE[] =
     "SELECT kind, text, added_by, added_at FROM evidence WHERE applicant_id = ?1 ORDER BY id";
+/* changed_ns comes last, after what the format shows: the newest one is the export's mtime. */
 static const char SQL_EXPORT_TSV[] =
-    "SELECT " TSV_COLS " FROM applicant WHERE id > ?1 ORDER BY id LIMIT ?2";
+    "SELECT " TSV_COLS ", changed_ns FROM applicant WHERE id > ?1 ORDER BY id LIMIT ?2";
 static const char SQL_EXPORT_JSONL[] =
-    "SELECT " TSV_COLS ", reasons FROM applicant WHERE id > ?1 ORDER BY id LIMIT ?2";
+    "SELECT " TSV_COLS ", reasons, changed_ns FROM applicant WHERE id > ?1 ORDER BY id LIMIT ?2";
 static const char SQL_WATCH[] =
     "SELECT id, given_name, family_name, date_of_birth, email, postcode, organisation, role, source,"
     " changed_ns FROM watchlist WHERE id = ?1";
@@ -724,12 +725,12 @@ static int jsonl_row(rg_db *db, sqlite3_stmt *st, rg_buf *out)
 }
 
 int rg_export_rows(rg_db *db, enum rg_export_format fmt, int64_t after_id, int max_rows,
-                   rg_buf *out, int64_t *last_id)
+                   rg_buf *out, int64_t *last_id, int64_t *newest_ns)
 {
     sqlite3_stmt *st;
     size_t mark = out->len;
-    int64_t last = *last_id;
-    int rows = 0, rc;
+    int64_t last = *last_id, newest = newest_ns ? *newest_ns : 0, changed;
+    int rows = 0, rc, changed_col;
 
     if (fmt != RG_EXPORT_TSV && fmt != RG_EXPORT_JSONL)
         return rg_fail(db, -EINVAL, "unknown export format %d", (int)fmt);
@@ -739,12 +740,15 @@ int rg_export_rows(rg_db *db, enum rg_export_format fmt, int64_t after_id, int m
         return -EIO;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int(st, 2, max_rows);
+    changed_col = sqlite3_column_count(st) - 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (fmt == RG_EXPORT_TSV)
             tsv_row(st, out);
         else if ((rc = jsonl_row(db, st, out)) < 0)
             break;
         last = sqlite3_column_int64(st, C_ID);
+        if ((changed = sqlite3_column_int64(st, changed_col)) > newest)
+            newest = changed;
         rows++;
     }
     sqlite3_reset(st);
@@ -758,5 +762,7 @@ int rg_export_rows(rg_db *db, enum rg_export_format fmt, int64_t after_id, int m
         return rc;
     }
     *last_id = last;
+    if (newest_ns)
+        *newest_ns = newest;
     return rows;
 }

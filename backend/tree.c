@@ -51,8 +51,6 @@ static const char SQL_NEXT_CLP[] =
     "SELECT clp_slug FROM applicant WHERE clp_slug > ?1 ORDER BY clp_slug LIMIT 1";
 static const char SQL_NEXT_DAY[] =
     "SELECT joined_day FROM applicant WHERE joined_day > ?1 ORDER BY joined_day LIMIT 1";
-static const char SQL_REGISTER_MTIME[] =
-    "SELECT changed_ns FROM applicant ORDER BY changed_ns DESC LIMIT 1";
 
 static const char SQL_WATCHES[] =
     "SELECT ino, changed_ns, id FROM watchlist WHERE ino > ?1 ORDER BY ino LIMIT ?2";
@@ -259,11 +257,6 @@ static int one_int64(rg_db *db, const char *sql, int64_t *out)
     *out = rc ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     return 0;
-}
-
-int rg_tree_register_mtime(rg_db *db, int64_t *mtime_ns)
-{
-    return one_int64(db, SQL_REGISTER_MTIME, mtime_ns);
 }
 
 /* ---- the watch list and jobs ---- */

@@ -62,9 +62,6 @@ int rg_tree_folder_info(rg_db *db, enum rg_tree_folder f, const char *key, int64
 int rg_tree_next_clp(rg_db *db, const char *after, char out[RG_SLUG_LEN]);
 int rg_tree_next_day(rg_db *db, const char *after, char out[RG_DAY_LEN]);
 
-/* The newest changed_ns of any applicant (0 for an empty register): register.tsv's mtime. */
-int rg_tree_register_mtime(rg_db *db, int64_t *mtime_ns);
-
 /* ---- the watch list and jobs ---- */
 
 typedef struct rg_tree_watch {

@@ -84,7 +84,7 @@ int cmd_export(int argc, char **argv)
         goto out_close;
     }
     rg_export_header(fmt, &buf);
-    while ((rc = rg_export_rows(db, fmt, last, EXPORT_BATCH_ROWS, &buf, &last)) > 0)
+    while ((rc = rg_export_rows(db, fmt, last, EXPORT_BATCH_ROWS, &buf, &last, NULL)) > 0)
         if (buf.len >= EXPORT_FLUSH_BYTES && flush(&buf) < 0)
             goto out_end;
     if (rc < 0) {

@@ -274,11 +274,10 @@ static int export_render(struct rg_fs *fs, rg_db *db, enum rg_export_format fmt,
     /* One read snapshot: the rows, the head they belong to and their mtime agree. */
     if ((rc = rg_db_read_begin(db)) < 0)
         goto out_close;
-    if ((rc = rg_tree_head(db, &e->seq, &at)) < 0 ||
-        (rc = rg_tree_register_mtime(db, &e->mtime_ns)) < 0)
+    if ((rc = rg_tree_head(db, &e->seq, &at)) < 0)
         goto out_end;
     rg_export_header(fmt, &buf);
-    while ((n = rg_export_rows(db, fmt, last, EXPORT_BATCH_ROWS, &buf, &last)) > 0) {
+    while ((n = rg_export_rows(db, fmt, last, EXPORT_BATCH_ROWS, &buf, &last, &e->mtime_ns)) > 0) {
         if (atomic_load(&fs->cache->stopping)) {
             rc = -ECANCELED;
             goto out_end;

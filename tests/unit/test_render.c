@@ -139,7 +139,7 @@ static char *export_all(enum rg_export_format fmt)
     int64_t last = 0;
 
     rg_export_header(fmt, &b);
-    assert_int_equal(rg_export_rows(db, fmt, 0, INT_MAX, &b, &last), 54);
+    assert_int_equal(rg_export_rows(db, fmt, 0, INT_MAX, &b, &last, NULL), 54);
     assert_int_equal(last, 149);
     return rg_buf_steal(&b);
 }
@@ -457,16 +457,16 @@ static void test_damaged_reasons(void **state)
         assert_int_equal(rg_render_applicant(db, id, RG_FILE_VERDICT, &b, NULL), 0);
         rg_buf_reset(&b);
     }
-    assert_int_equal(rg_export_rows(db, RG_EXPORT_JSONL, 0, 10, &b, &last), -EIO);
+    assert_int_equal(rg_export_rows(db, RG_EXPORT_JSONL, 0, 10, &b, &last, NULL), -EIO);
     assert_int_equal(b.len, 0);
     assert_int_equal(last, 0);
     /* text that is not UTF-8 cannot be JSON: an error naming the applicant, not a bad line */
     assert_int_equal(rg_render_applicant(db, 3, RG_FILE_RECORD_JSON, &b, NULL), -EIO);
     assert_non_null(strstr(rg_db_errmsg(db), "applicant 3: stored text is not valid UTF-8"));
-    assert_int_equal(rg_export_rows(db, RG_EXPORT_JSONL, 2, 10, &b, &last), -EIO);
+    assert_int_equal(rg_export_rows(db, RG_EXPORT_JSONL, 2, 10, &b, &last, NULL), -EIO);
     assert_non_null(strstr(rg_db_errmsg(db), "applicant 3: given_name is not valid UTF-8"));
     assert_int_equal(b.len, 0);
-    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 0, 10, &b, &last), 3);
+    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 0, 10, &b, &last, NULL), 3);
     assert_int_equal(last, 3);
     rg_buf_free(&b);
     rg_db_close(db);
@@ -504,11 +504,11 @@ static void test_score_forms(void **state)
         snprintf(want, sizeof want, "\nscore: %s\n", cases[i].text);
         assert_non_null(strstr(b.data, want));
         rg_buf_reset(&b);
-        assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, (int64_t)i, 1, &b, &last), 1);
+        assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, (int64_t)i, 1, &b, &last, NULL), 1);
         snprintf(want, sizeof want, "\t%s\t\tno\n", cases[i].text);
         assert_non_null(strstr(b.data, want));
         rg_buf_reset(&b);
-        assert_int_equal(rg_export_rows(db, RG_EXPORT_JSONL, (int64_t)i, 1, &b, &last), 1);
+        assert_int_equal(rg_export_rows(db, RG_EXPORT_JSONL, (int64_t)i, 1, &b, &last, NULL), 1);
         snprintf(want, sizeof want, ",\"score\":%s,", cases[i].json);
         assert_non_null(strstr(b.data, want));
         rg_buf_reset(&b);
@@ -687,7 +687,7 @@ static void test_export_batches(void **state)
             rg_export_header((enum rg_export_format)f, &b);
             for (;;) {
                 prev = last;
-                n = rg_export_rows(db, (enum rg_export_format)f, last, sizes[k], &b, &last);
+                n = rg_export_rows(db, (enum rg_export_format)f, last, sizes[k], &b, &last, NULL);
                 assert_true(n >= 0 && n <= sizes[k]);
                 if (n == 0)
                     break;
@@ -704,22 +704,58 @@ static void test_export_batches(void **state)
     }
 }
 
+/* The newest changed_ns of the rows rendered, whatever the batch size: an export's mtime.  Set on a
+ * row in the middle, so that neither the first nor the last batch holds it. */
+static void test_export_newest(void **state)
+{
+    static const int sizes[] = { 1, 5, 54, 1000 };
+    sqlite3_stmt *st;
+    int64_t old, top;
+
+    assert_int_equal(sqlite3_prepare_v2(db->sql, "SELECT changed_ns, (SELECT max(changed_ns) FROM"
+                                        " applicant) FROM applicant WHERE id = 42", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    old = sqlite3_column_int64(st, 0);
+    top = sqlite3_column_int64(st, 1) + 1000;
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db->sql, "UPDATE applicant SET changed_ns = ?1 WHERE id = 42",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, top);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    for (int f = RG_EXPORT_TSV; f <= RG_EXPORT_JSONL; f++) {
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            rg_buf b = RG_BUF_INIT;
+            int64_t last = 0, newest = 0;
+
+            while (rg_export_rows(db, (enum rg_export_format)f, last, sizes[k], &b, &last, &newest) > 0)
+                ;
+            assert_int_equal(newest, top);
+            rg_buf_free(&b);
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, old);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
 static void test_export_after_id(void **state)
 {
     rg_buf b = RG_BUF_INIT;
     int64_t last = 7;
 
     /* after 7 comes 9, then 42: ids need not be dense */
-    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 7, 2, &b, &last), 2);
+    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 7, 2, &b, &last, NULL), 2);
     assert_int_equal(last, 42);
     assert_int_equal(strncmp(b.data, "9\t", 2), 0);
     assert_non_null(strstr(b.data, "\n42\t"));
     rg_buf_reset(&b);
     last = -1;
-    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 149, 10, &b, &last), 0);
+    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 149, 10, &b, &last, NULL), 0);
     assert_int_equal(last, -1);
     assert_int_equal(b.len, 0);
-    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 0, 0, &b, &last), -EINVAL);
+    assert_int_equal(rg_export_rows(db, RG_EXPORT_TSV, 0, 0, &b, &last, NULL), -EINVAL);
     /* JSONL has no header */
     rg_export_header(RG_EXPORT_JSONL, &b);
     assert_int_equal(b.len, 0);
@@ -759,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_tsv_round_trip),
         cmocka_unit_test(test_jsonl),
         cmocka_unit_test(test_export_batches),
+        cmocka_unit_test(test_export_newest),
         cmocka_unit_test(test_export_after_id),
         cmocka_unit_test(test_inside_snapshot),
     };
