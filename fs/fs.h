@@ -11,6 +11,8 @@
  *   - the watcher thread (watch.c) reads through its own fs_db() connection, and is the only thread
  *     that sends the kernel invalidations: a notification sent from inside a request handler can
  *     deadlock (libfuse doc/README.notifications).
+ *   - the prefetch thread (prefetch.c) opens no connection: it reads the register file with plain
+ *     reads, to fill the page cache, and ends.
  *
  * The files:
  *   ino.c      the inode numbers: a type tag in the top bits, stable database keys below
@@ -282,9 +284,10 @@ void fs_readme_make(struct rg_fs *fs, rg_buf *out);
 
 /* ---- reading the register into the page cache (prefetch.c) ----
  *
- * fs_prefetch_start starts a thread that reads the register file once, front to back, unless
- * -o noprefetch was given or the file is more than half of the memory available; a file it cannot
- * open is logged and skipped.  0, or a negative errno if the thread cannot be started.
+ * fs_prefetch_start starts a thread that reads once, front to back, what of the register file is
+ * not in the page cache already, unless -o noprefetch was given or the file is more than half of
+ * the memory available; a file it cannot open is logged and skipped.  0, or a negative errno if
+ * the thread cannot be started.
  * fs_prefetch_stop stops a read under way and joins the thread; a no-op when none was started. */
 int fs_prefetch_start(struct rg_fs *fs);
 void fs_prefetch_stop(struct rg_fs *fs);
