@@ -159,17 +159,24 @@ static int scan_after(rg_db *db, const char *sql, int64_t after, int max, read_r
     return scan(db, st, max, read_row, out);
 }
 
-int rg_tree_applicant(rg_db *db, int64_t id, rg_tree_app *out)
+/* The one row of sql (?1 = key) into out: 0, -ENOENT ("no WHAT KEY"), or another negative errno. */
+static int find_by_key(rg_db *db, const char *sql, int64_t key, read_row_fn *read_row, void *out,
+                       const char *what)
 {
-    sqlite3_stmt *st = rg_stmt(db, SQL_APPLICANT);
+    sqlite3_stmt *st = rg_stmt(db, sql);
     int rc;
 
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    if ((rc = scan_one(db, st, app_row, out)) == 0)
-        rc = rg_fail(db, -ENOENT, "no applicant %" PRId64, id);
+    sqlite3_bind_int64(st, 1, key);
+    if ((rc = scan_one(db, st, read_row, out)) == 0)
+        rc = rg_fail(db, -ENOENT, "no %s %" PRId64, what, key);
     return rc < 0 ? rc : 0;
+}
+
+int rg_tree_applicant(rg_db *db, int64_t id, rg_tree_app *out)
+{
+    return find_by_key(db, SQL_APPLICANT, id, app_row, out, "applicant");
 }
 
 int rg_tree_applicants(rg_db *db, enum rg_tree_folder f, const char *key, int64_t after, int max,
@@ -290,15 +297,7 @@ int rg_tree_watch_by_id(rg_db *db, const char *id, rg_tree_watch *out)
 
 int rg_tree_watch_by_ino(rg_db *db, int64_t ino, rg_tree_watch *out)
 {
-    sqlite3_stmt *st = rg_stmt(db, SQL_WATCH_BY_INO);
-    int rc;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, ino);
-    if ((rc = scan_one(db, st, watch_row, out)) == 0)
-        rc = rg_fail(db, -ENOENT, "no watch-list entry with inode %" PRId64, ino);
-    return rc < 0 ? rc : 0;
+    return find_by_key(db, SQL_WATCH_BY_INO, ino, watch_row, out, "watch-list entry with inode");
 }
 
 static void job_row(sqlite3_stmt *st, void *out, int i)
@@ -317,15 +316,7 @@ int rg_tree_jobs(rg_db *db, int64_t after, int max, rg_tree_job *out)
 
 int rg_tree_job_find(rg_db *db, int64_t id, rg_tree_job *out)
 {
-    sqlite3_stmt *st = rg_stmt(db, SQL_JOB);
-    int rc;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    if ((rc = scan_one(db, st, job_row, out)) == 0)
-        rc = rg_fail(db, -ENOENT, "no job %" PRId64, id);
-    return rc < 0 ? rc : 0;
+    return find_by_key(db, SQL_JOB, id, job_row, out, "job");
 }
 
 static void id_row(sqlite3_stmt *st, void *out, int i)
