@@ -12,7 +12,7 @@
 #     revet job finished;
 #   - the daemon's memory is flat: its RSS, sampled each second, is no higher in the last quarter of
 #     the run than in the second quarter, give or take a margin (see below);
-#   - the daemon logged nothing, exits 0 at unmount, and `regfs verify` passes afterwards.
+#   - the daemon logged no error, exits 0 at unmount, and `regfs verify` passes afterwards.
 source "$(dirname "$0")/lib.sh" || exit 1   # without it $T and $MNT are empty: never run on
 
 SOAK_SECONDS=${SOAK_SECONDS:-$([ "$SLOW" -gt 1 ] && echo 30 || echo 180)}
@@ -306,6 +306,7 @@ cd /
 unmount_register
 "$REGFS" verify "$DB" >"$T/verify" 2>&1 || fail "regfs verify after the soak: $(cat "$T/verify")"
 # The daemon logs every error it meets (a read that failed, a watcher pass that could not read the
-# log): it met none.
-[ ! -s "$T/daemon.log" ] || fail "the daemon logged: $(sed -n 1,10p "$T/daemon.log")"
+# log): it met none.  The one line it writes on every mount, the prefetch's report, is not an error.
+grep -v '^regfs: prefetch: the register (.* MiB) is in the page cache' "$T/daemon.log" >"$T/errors" || true
+[ ! -s "$T/errors" ] || fail "the daemon logged: $(sed -n 1,10p "$T/errors")"
 echo "ok"
