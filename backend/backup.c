@@ -46,7 +46,7 @@ static int say(char *err, size_t errlen, int rc, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    rg_vsnprintf_utf8(err, errlen, fmt, ap);
     va_end(ap);
     return rc;
 }

@@ -10,6 +10,7 @@
  * by scanning for an LF, without buffering it.
  */
 #include "csv.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,7 +109,7 @@ static void reject(rg_csv *c, enum rg_csv_error code, int field, const char *fmt
     c->err = code;
     c->err_field = field;
     va_start(ap, fmt);
-    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    rg_vsnprintf_utf8(c->msg, sizeof c->msg, fmt, ap);
     va_end(ap);
 }
 
@@ -433,10 +434,10 @@ static void msg_add(struct msgbuf *m, const char *fmt, ...)
     if (m->len + 1 >= m->cap)
         return;
     va_start(ap, fmt);
-    n = vsnprintf(m->s + m->len, m->cap - m->len, fmt, ap);
+    n = rg_vsnprintf_utf8(m->s + m->len, m->cap - m->len, fmt, ap);
     va_end(ap);
     if (n > 0)
-        m->len = m->len + (size_t)n < m->cap ? m->len + (size_t)n : m->cap - 1;
+        m->len += m->len + (size_t)n < m->cap ? (size_t)n : strlen(m->s + m->len);
 }
 
 /* Column j's name without surrounding spaces and tabs. */

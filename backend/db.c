@@ -41,7 +41,7 @@ int rg_fail(rg_db *db, int rc, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    rg_vsnprintf_utf8(db->errmsg, sizeof db->errmsg, fmt, ap);
     va_end(ap);
     return rc;
 }

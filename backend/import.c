@@ -379,7 +379,7 @@ static int bad(char *err, size_t errlen, const struct column *c, const char *fmt
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+    rg_vsnprintf_utf8(err + k, errlen - (size_t)k, fmt, ap);
     va_end(ap);
     return -1;
 }

@@ -655,6 +655,7 @@ struct worker {
     int from, to;
     int lookup_in_memory;
     int rc;
+    int64_t failed_id;   /* the applicant rc is about */
 };
 
 struct eval {
@@ -673,6 +674,8 @@ static void *eval_range(void *arg)
             w->rc = rg_rules_lookup_register(w->rules, NULL, &w->rows[i].in);
         if (w->rc == 0)
             w->rc = rg_rules_eval(w->rules, &w->rows[i].in, &w->rows[i].res);
+        if (w->rc < 0)
+            w->failed_id = w->rows[i].in.id;
     }
     return NULL;
 }
@@ -712,8 +715,9 @@ static void eval_start(struct eval *e, const rg_rules *rules, struct batch *b, i
         eval_range(&e->w[0]);
 }
 
-/* Waits for eval_start()'s threads, doing the share of any that could not be started. */
-static int eval_wait(struct eval *e)
+/* Waits for eval_start()'s threads, doing the share of any that could not be started.  On a
+ * failure, sets db's error (unless db is NULL: waiting only to clean up). */
+static int eval_wait(rg_db *db, struct eval *e)
 {
     int rc = 0;
 
@@ -728,7 +732,7 @@ static int eval_wait(struct eval *e)
     e->running = 0;
     for (int t = 0; t < e->nthr; t++)
         if (e->w[t].rc < 0)
-            rc = e->w[t].rc;
+            rc = db ? rg_rules_eval_failed(db, e->w[t].rc, e->w[t].failed_id) : e->w[t].rc;
     return rc;
 }
 
@@ -746,9 +750,7 @@ static int load_batch(rg_db *db, const rg_rules *rules, const rg_scope *scope, i
             if ((rc = rg_rules_lookup_register(rules, db, &b->rows[i].in)) < 0)
                 return rc;
     eval_start(&e, rules, b, lookup_in_memory, nthr, 0);
-    if ((rc = eval_wait(&e)) < 0)
-        return rg_fail(db, rc, "out of memory evaluating the rules");
-    return 0;
+    return eval_wait(db, &e);
 }
 
 int64_t rg_job_run(rg_db *db, int64_t id, rg_job_progress_fn progress, void *arg)
@@ -948,10 +950,8 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
         writer_bound = changed * 2 >= cur->n;
         done_now = j.done + cur->n;
         if (ahead.running) {
-            if ((rc = eval_wait(&ahead)) < 0) {
-                rc = rg_fail(db, (int)rc, "out of memory evaluating the rules");
+            if ((rc = eval_wait(db, &ahead)) < 0)
                 goto out_fail;
-            }
             cur_cursor = cur->last;
             swap = cur, cur = next, next = swap;
             cur_ready = 1;
@@ -969,10 +969,10 @@ int64_t rg_job_run_tally(rg_db *db, int64_t id, rg_job_progress_fn progress, voi
     rc = tally->changed;
     goto out_free;
 out_fail:
-    eval_wait(&ahead);
+    eval_wait(NULL, &ahead);
     job_fail(db, &who, id);
 out_free:
-    eval_wait(&ahead);
+    eval_wait(NULL, &ahead);
     batch_free(&bufs[0]);
     batch_free(&bufs[1]);
     rg_rules_free(rules);

@@ -794,7 +794,7 @@ static void consider(const rg_matcher *m, const struct applicant *ap, uint32_t i
 static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* snprintf at buf + len; returns the new length, never past size - 1. */
+/* snprintf at buf + len, cut at a character boundary if it must be cut; returns the new length. */
 static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...)
 {
     va_list ap;
@@ -803,11 +803,11 @@ static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...)
     if (len + 1 >= size)
         return len;
     va_start(ap, fmt);
-    n = vsnprintf(buf + len, size - len, fmt, ap);
+    n = rg_vsnprintf_utf8(buf + len, size - len, fmt, ap);
     va_end(ap);
     if (n < 0)
         return len;
-    return len + (size_t)n < size ? len + (size_t)n : size - 1;
+    return len + (size_t)n < size ? len + (size_t)n : len + strlen(buf + len);
 }
 
 /* A token's length as printf's "%.*s" wants it. */
@@ -926,7 +926,7 @@ static void render(const rg_matcher *m, const struct applicant *ap, const struct
     size_t len = 0;
 
     out->outcome = c->outcome;
-    snprintf(out->watch_id, sizeof out->watch_id, "%s", m->pool + e->id);
+    rg_snprintf_utf8(out->watch_id, sizeof out->watch_id, "%s", m->pool + e->id);
     out->score = c->score;
     out->name_score = c->name.score;
     out->dob = c->ev.ev[FEAT_DOB];

@@ -364,7 +364,7 @@ enum rg_declared rg_rules_declared(const rg_rules *r, const char *answer, char *
     struct partykey probe = { .key = f };
     if (r->nkeys && (hit = bsearch(&probe, r->keys, r->nkeys, sizeof *r->keys, partykey_cmp)) != NULL) {
         if (org && orgsz)
-            snprintf(org, orgsz, "%s", r->orgs[hit->org]);
+            rg_snprintf_utf8(org, orgsz, "%s", r->orgs[hit->org]);
         return RG_DECLARED_MATCH;
     }
 
@@ -388,7 +388,7 @@ enum rg_declared rg_rules_declared(const rg_rules *r, const char *answer, char *
         return RG_DECLARED_OWN;
     if (c.n == 1) {
         if (org && orgsz)
-            snprintf(org, orgsz, "%s", r->orgs[c.target[0]]);
+            rg_snprintf_utf8(org, orgsz, "%s", r->orgs[c.target[0]]);
         return RG_DECLARED_MISSPELT;
     }
     if (c.n > 1) {
@@ -396,8 +396,8 @@ enum rg_declared rg_rules_declared(const rg_rules *r, const char *answer, char *
         for (int i = 0; i < c.n && org && orgsz; i++) {
             const char *name = c.target[i] == OWN ? "this party" : c.target[i] == NONE ? "none"
                              : r->orgs[c.target[i]];
-            int k = snprintf(org + len, orgsz - len, "%s%s", i == 0 ? "" : i + 1 < c.n ? ", " : " or ",
-                             name);
+            int k = rg_snprintf_utf8(org + len, orgsz - len, "%s%s",
+                                     i == 0 ? "" : i + 1 < c.n ? ", " : " or ", name);
             if (k < 0 || (size_t)k >= orgsz - len)
                 break;
             len += (size_t)k;
@@ -414,7 +414,7 @@ enum rg_declared rg_rules_declared(const rg_rules *r, const char *answer, char *
         }
     if (hit) {
         if (org && orgsz)
-            snprintf(org, orgsz, "%s", r->orgs[hit->org]);
+            rg_snprintf_utf8(org, orgsz, "%s", r->orgs[hit->org]);
         return RG_DECLARED_MENTION;
     }
     for (size_t i = 0; i < r->nown; i++)
@@ -614,7 +614,7 @@ static int load_watch(rg_rules *r, rg_db *db)
             cap = ncap;
         }
         w = &r->watch[r->nwatch];
-        snprintf(name, sizeof name, "%s %s", p.given_name, p.family_name);
+        rg_snprintf_utf8(name, sizeof name, "%s %s", p.given_name, p.family_name);
         w->id = xstrdup(p.id);
         w->name = xstrdup(name);
         w->organisation = xstrdup(col(st, 6));
@@ -1004,32 +1004,14 @@ int rg_rules_lookup_register(const rg_rules *r, rg_db *db, rg_applicant_in *a)
 
 /* ---- writing reasons ---- */
 
-static void json_str(rg_buf *b, const char *s)
+/* A JSON string, escaped as all the JSON regfs writes by hand (util.h).  The text is UTF-8: the
+ * register's fields were checked when they came in, and every cut above keeps characters whole.
+ * Were it ever not, the applicant's evaluation fails (EILSEQ) rather than store reasons that no
+ * JSON reader could parse. */
+static void json_str(rg_rule_result *out, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-
-    rg_buf_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        rg_buf_add(b, run, (size_t)(s - run));
-        run = s + 1;
-        switch (c) {
-        case '"': rg_buf_add(b, "\\\"", 2); break;
-        case '\\': rg_buf_add(b, "\\\\", 2); break;
-        case '\n': rg_buf_add(b, "\\n", 2); break;
-        case '\t': rg_buf_add(b, "\\t", 2); break;
-        case '\r': rg_buf_add(b, "\\r", 2); break;
-        default: {
-            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-            rg_buf_add(b, u, 6);
-        }
-        }
-    }
-    rg_buf_add(b, run, (size_t)(s - run));
-    rg_buf_add(b, "\"", 1);
+    if (rg_buf_add_json_str(&out->reasons, s, strlen(s)) < 0)
+        out->bad_text = 1;
 }
 
 static double round3(double x)
@@ -1064,20 +1046,20 @@ static void json_num(rg_buf *b, double x)
     rg_buf_add(b, s, (size_t)(p - s));
 }
 
-static void kv_str(rg_buf *b, const char *key, const char *value)
+static void kv_str(rg_rule_result *out, const char *key, const char *value)
 {
-    rg_buf_add(b, ",", 1);
-    json_str(b, key);
-    rg_buf_add(b, ":", 1);
-    json_str(b, value);
+    rg_buf_add(&out->reasons, ",", 1);
+    json_str(out, key);
+    rg_buf_add(&out->reasons, ":", 1);
+    json_str(out, value);
 }
 
-static void kv_num(rg_buf *b, const char *key, double value)
+static void kv_num(rg_rule_result *out, const char *key, double value)
 {
-    rg_buf_add(b, ",", 1);
-    json_str(b, key);
-    rg_buf_add(b, ":", 1);
-    json_num(b, value);
+    rg_buf_add(&out->reasons, ",", 1);
+    json_str(out, key);
+    rg_buf_add(&out->reasons, ":", 1);
+    json_num(&out->reasons, value);
 }
 
 static int strength(enum rg_verdict v)
@@ -1108,7 +1090,7 @@ static void speak(rg_rule_result *out, const char *rule, enum rg_verdict outcome
         out->recommended = outcome;
         out->rule = rule;
         out->score = score;
-        snprintf(out->evidence, sizeof out->evidence, "%s", evidence ? evidence : "");
+        rg_snprintf_utf8(out->evidence, sizeof out->evidence, "%s", evidence ? evidence : "");
     }
     rg_buf_reset(&out->scratch);
     va_start(ap, fmt);
@@ -1116,12 +1098,12 @@ static void speak(rg_rule_result *out, const char *rule, enum rg_verdict outcome
     va_end(ap);
 
     rg_buf_adds(&out->reasons, out->reasons.len > 1 ? ",{\"rule\":" : "{\"rule\":");
-    json_str(&out->reasons, rule);
-    kv_str(&out->reasons, "outcome", rg_verdict_name(outcome));
-    kv_num(&out->reasons, "score", score);
-    kv_str(&out->reasons, "reason", out->scratch.data ? out->scratch.data : "");
+    json_str(out, rule);
+    kv_str(out, "outcome", rg_verdict_name(outcome));
+    kv_num(out, "score", score);
+    kv_str(out, "reason", out->scratch.data ? out->scratch.data : "");
     if (evidence && *evidence)
-        kv_str(&out->reasons, "evidence", evidence);
+        kv_str(out, "evidence", evidence);
 }
 
 static void close_reason(rg_rule_result *out)
@@ -1164,7 +1146,7 @@ static void rule_declared_party(const rg_rules *r, const rg_applicant_in *a, rg_
     default:
         return;
     }
-    kv_str(&out->reasons, "declared", answer);
+    kv_str(out, "declared", answer);
     close_reason(out);
 }
 
@@ -1214,14 +1196,15 @@ static void rule_watch_list(const rg_rules *r, const rg_applicant_in *a, rg_rule
     case RG_MATCH_CLEARED: outcome = RG_APPROVED, how = "cleared: a namesake of watch-listed person"; break;
     default: return;
     }
-    snprintf(why, sizeof why, "%s", m.reason);
+    rg_snprintf_utf8(why, sizeof why, "%s", m.reason);
     w = find_watch(r, m.watch_id);
     if (outcome == RG_REVIEW && uncorroborated(&m) && r->name_only_max >= 0) {
         bool exact = m.name_score >= 0.9995;
         if (!exact) {
             outcome = RG_APPROVED;
             how = "cleared: a near namesake of watch-listed person";
-            snprintf(why, sizeof why, "only a near name (%s) and nothing to confirm it", m.name_how);
+            rg_snprintf_utf8(why, sizeof why, "only a near name (%s) and nothing to confirm it",
+                             m.name_how);
         } else if (a->name_count > r->name_only_max) {
             outcome = RG_APPROVED;
             how = "cleared: a namesake of watch-listed person";
@@ -1234,21 +1217,21 @@ static void rule_watch_list(const rg_rules *r, const rg_applicant_in *a, rg_rule
         }
     }
     if (w)
-        snprintf(who, sizeof who, "%s %s (%s%s%s)", m.watch_id, w->name, w->organisation,
-                 *w->role ? ", " : "", w->role);
+        rg_snprintf_utf8(who, sizeof who, "%s %s (%s%s%s)", m.watch_id, w->name, w->organisation,
+                         *w->role ? ", " : "", w->role);
     else
         snprintf(who, sizeof who, "%s", m.watch_id);
     speak(out, rule, outcome, m.score, m.watch_id, "%s %s: %s", how, who, why);
-    kv_num(&out->reasons, "name_score", m.name_score);
-    kv_str(&out->reasons, "name_how", m.name_how);
-    kv_str(&out->reasons, "date_of_birth", evidence_word(m.dob, "matches"));
-    kv_str(&out->reasons, "email", evidence_word(m.email, "matches"));
-    kv_str(&out->reasons, "postcode", evidence_word(m.postcode, "district matches"));
+    kv_num(out, "name_score", m.name_score);
+    kv_str(out, "name_how", m.name_how);
+    kv_str(out, "date_of_birth", evidence_word(m.dob, "matches"));
+    kv_str(out, "email", evidence_word(m.email, "matches"));
+    kv_str(out, "postcode", evidence_word(m.postcode, "district matches"));
     if (w) {
-        kv_str(&out->reasons, "organisation", w->organisation);
-        kv_str(&out->reasons, "role", w->role);
+        kv_str(out, "organisation", w->organisation);
+        kv_str(out, "role", w->role);
     }
-    kv_str(&out->reasons, "explain", m.explain);
+    kv_str(out, "explain", m.explain);
     close_reason(out);
 }
 
@@ -1268,9 +1251,10 @@ static void rule_aims_and_values(const rg_rules *r, const rg_applicant_in *a, rg
     e = &a->evidence[a->nevidence - 1];
     speak(out, rule, RG_REVIEW, 0.9, ids,
           "%d item%s of evidence recorded against the applicant, latest %s #%" PRId64 " by %s at %s:"
-          " \"%.200s\"; only a person may exclude on it",
-          a->nevidence, a->nevidence == 1 ? "" : "s", e->kind, e->id, e->added_by, e->added_at, e->text);
-    kv_num(&out->reasons, "items", a->nevidence);
+          " \"%.*s\"; only a person may exclude on it",
+          a->nevidence, a->nevidence == 1 ? "" : "s", e->kind, e->id, e->added_by, e->added_at,
+          (int)rg_utf8_prefix(e->text, 200), e->text);
+    kv_num(out, "items", a->nevidence);
     close_reason(out);
 }
 
@@ -1288,7 +1272,7 @@ static void rule_duplicate(const rg_rules *r, const rg_applicant_in *a, rg_rule_
     speak(out, rule, RG_REVIEW, email ? 0.7 : 0.65, other,
           "already on the register as applicant %s (same %s)", other,
           a->duplicate_how ? a->duplicate_how : "details");
-    kv_str(&out->reasons, "duplicate_of", other);
+    kv_str(out, "duplicate_of", other);
     close_reason(out);
 }
 
@@ -1299,8 +1283,8 @@ static void rule_eligibility(const rg_rules *r, const rg_applicant_in *a, rg_rul
     int n = 0, k = kind_index(a->kind);
 
     if (!a->aims_values || strcmp(a->aims_values, "yes") != 0)
-        snprintf(why[n++], sizeof why[0], "did not confirm support for the party's aims and values"
-                 " (aims_values: %s)", a->aims_values && *a->aims_values ? a->aims_values : "blank");
+        rg_snprintf_utf8(why[n++], sizeof why[0], "did not confirm support for the party's aims and values"
+                         " (aims_values: %s)", a->aims_values && *a->aims_values ? a->aims_values : "blank");
     if (k >= 0 && r->min_age[k] > 0 && is_date(a->date_of_birth)) {
         long age = age_on(a->date_of_birth, r->today);
         if (age < r->min_age[k])
@@ -1308,7 +1292,8 @@ static void rule_eligibility(const rg_rules *r, const rg_applicant_in *a, rg_rul
                      age, r->today, a->date_of_birth, kind_words[k], r->min_age[k]);
     }
     if (a->postcode && *a->postcode && !rg_postcode_valid(a->postcode))
-        snprintf(why[n++], sizeof why[0], "postcode \"%.60s\" is not a valid UK postcode", a->postcode);
+        rg_snprintf_utf8(why[n++], sizeof why[0], "postcode \"%.*s\" is not a valid UK postcode",
+                         (int)rg_utf8_prefix(a->postcode, 60), a->postcode);
     if (n == 0)
         return;
     speak(out, rule, RG_REVIEW, 0.5, "", "%s%s%s%s%s", why[0], n > 1 ? "; " : "", n > 1 ? why[1] : "",
@@ -1343,6 +1328,7 @@ int rg_rules_eval(const rg_rules *r, const rg_applicant_in *a, rg_rule_result *o
     out->rule = "none";
     out->score = 0;
     out->evidence[0] = '\0';
+    out->bad_text = 0;
     rg_buf_reset(&out->reasons);
     rg_buf_add(&out->reasons, "[", 1);
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
@@ -1359,9 +1345,20 @@ int rg_rules_eval(const rg_rules *r, const rg_applicant_in *a, rg_rule_result *o
     if (out->recommended == RG_APPROVED)
         memcpy(out->summary, "approved", sizeof "approved");
     else
-        snprintf(out->summary, sizeof out->summary, "%s %s %s %.2f", rg_verdict_name(out->recommended),
-                 out->rule, *out->evidence ? out->evidence : "-", out->score);
-    return rg_buf_failed(&out->reasons) || rg_buf_failed(&out->scratch) ? -ENOMEM : 0;
+        rg_snprintf_utf8(out->summary, sizeof out->summary, "%s %s %s %.2f",
+                         rg_verdict_name(out->recommended), out->rule,
+                         *out->evidence ? out->evidence : "-", out->score);
+    if (rg_buf_failed(&out->reasons) || rg_buf_failed(&out->scratch))
+        return -ENOMEM;
+    return out->bad_text ? -EILSEQ : 0;
+}
+
+int rg_rules_eval_failed(rg_db *db, int rc, int64_t id)
+{
+    if (rc == -EILSEQ)
+        return rg_fail(db, rc, "applicant %" PRId64 ": the rules' reasons would not be UTF-8 (a bug in"
+                       " regfs: nothing was written)", id);
+    return rg_fail(db, rc, "applicant %" PRId64 ": out of memory evaluating the rules", id);
 }
 
 int rg_rules_ballot(const rg_rules *r, const rg_applicant_in *a, enum rg_verdict v)

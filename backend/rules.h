@@ -86,6 +86,7 @@ typedef struct rg_rule_result {
     char summary[RG_SUMMARY_LEN];
     rg_buf reasons;                /* the JSON array; owned, reused by the next call */
     rg_buf scratch;                /* private */
+    int bad_text;                  /* private: a string was not UTF-8 (rg_rules_eval's EILSEQ) */
 } rg_rule_result;
 
 void rg_rule_result_free(rg_rule_result *r);
@@ -114,8 +115,11 @@ int rg_rules_index_register(rg_rules *r, rg_db *db);
  */
 int rg_rules_lookup_register(const rg_rules *r, rg_db *db, rg_applicant_in *a);
 
-/* Runs every rule on a and fills *out.  Thread-safe.  Returns 0 or -ENOMEM. */
+/* Runs every rule on a and fills *out.  Thread-safe.  Returns 0, -ENOMEM, or -EILSEQ if a reason
+ * would have held text that is not UTF-8 (which the register's checks on input rule out). */
 int rg_rules_eval(const rg_rules *r, const rg_applicant_in *a, rg_rule_result *out);
+/* Sets db's error to what rg_rules_eval()'s failure rc on applicant id means; returns rc. */
+int rg_rules_eval_failed(rg_db *db, int rc, int64_t id);
 
 /* Whether an applicant with verdict v may vote: approved, of a voting kind, joined on or before
  * the freeze date, a member for the minimum number of days.  Returns 1 or 0. */

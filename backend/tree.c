@@ -452,34 +452,40 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return rg_utf8_valid((const char *)s, len) ? len : 0;
 }
 
-int64_t rg_audit_refusal(rg_db *db, const rg_actor *who, const char *path, const char *error,
-                         const void *bytes, size_t len)
+/* Appends s[0..n) to b, each byte that is not part of valid UTF-8 as "\xNN". */
+static void add_escaped(rg_buf *b, const unsigned char *s, size_t n)
 {
-    const unsigned char *s = bytes;
-    size_t keep = len < RG_REFUSAL_TEXT_MAX ? len : RG_REFUSAL_TEXT_MAX;
-    rg_buf text = RG_BUF_INIT;
-    int64_t rc, seq;
-
-    for (size_t i = 0; i < keep;) {
-        size_t n = utf8_seq(s + i, keep - i);
-        if (n) {
-            rg_buf_add(&text, s + i, n);
-            i += n;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(s + i, n - i);
+        if (k) {
+            rg_buf_add(b, s + i, k);
+            i += k;
         } else {
-            rg_buf_addf(&text, "\\x%02x", s[i]);
+            rg_buf_addf(b, "\\x%02x", s[i]);
             i++;
         }
     }
-    rg_buf_add(&text, "", 0);
-    if (rg_buf_failed(&text)) {
+    rg_buf_add(b, "", 0);   /* b->data is a string even when n is 0 */
+}
+
+int64_t rg_audit_refusal(rg_db *db, const rg_actor *who, const char *path, const char *error,
+                         const void *bytes, size_t len)
+{
+    rg_buf text = RG_BUF_INIT, why = RG_BUF_INIT;
+    int64_t rc, seq;
+
+    /* Both are the caller's bytes, or quote them: escaped, the refusal is always recorded. */
+    add_escaped(&text, bytes, len < RG_REFUSAL_TEXT_MAX ? len : RG_REFUSAL_TEXT_MAX);
+    add_escaped(&why, (const unsigned char *)error, strlen(error));
+    if (rg_buf_failed(&text) || rg_buf_failed(&why)) {
         rc = rg_fail(db, -ENOMEM, "out of memory");
         goto out_free;
     }
     if ((rc = rg_db_begin(db)) < 0)
         goto out_free;
     rc = rg_audit_append(db, who, "ctl.refused", 0,
-                         json_pack("{s:s, s:s, s:I, s:s}", "path", path, "error", error, "bytes",
-                                   (json_int_t)len, "text", text.data ? text.data : ""));
+                         json_pack("{s:s, s:s, s:I, s:s}", "path", path, "error", why.data, "bytes",
+                                   (json_int_t)len, "text", text.data));
     if (rc < 0) {
         rg_db_rollback(db);
         goto out_free;
@@ -490,5 +496,6 @@ int64_t rg_audit_refusal(rg_db *db, const rg_actor *who, const char *path, const
     rc = seq;
 out_free:
     rg_buf_free(&text);
+    rg_buf_free(&why);
     return rc;
 }

@@ -253,6 +253,52 @@ int rg_utf8_valid(const char *s, size_t n)
     return 1;
 }
 
+size_t rg_utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+
+    if (n <= max)
+        return n;
+    /* s[max] is the first byte left out: if it continues a character, cut before that
+     * character's first byte. */
+    for (n = max; n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; n--)
+        ;
+    return n;
+}
+
+int rg_vsnprintf_utf8(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(buf, size, fmt, ap);
+    size_t len, lead, need;
+
+    if (n < 0 || size == 0 || (size_t)n < size)
+        return n;
+    /* Truncated to len bytes: if the last character's first byte promises more bytes than
+     * are left, the cut fell inside it. */
+    len = size - 1;
+    for (lead = len; lead > 0 && len - lead < 4 && ((unsigned char)buf[lead - 1] & 0xC0) == 0x80; lead--)
+        ;
+    if (lead == 0)
+        return n;
+    lead--;
+    need = (unsigned char)buf[lead] >= 0xF0 ? 4 : (unsigned char)buf[lead] >= 0xE0 ? 3
+         : (unsigned char)buf[lead] >= 0xC0 ? 2 : 1;
+    if (len - lead < need)
+        buf[lead] = '\0';
+    return n;
+}
+
+int rg_snprintf_utf8(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = rg_vsnprintf_utf8(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 static int digits(const char *s, int n)
 {
     for (int i = 0; i < n; i++)

@@ -81,6 +81,13 @@ void rg_buf_add_int(rg_buf *b, int64_t v);
 
 /* Strict UTF-8 (no overlongs, surrogates or NULs).  Returns 1 if valid. */
 int rg_utf8_valid(const char *s, size_t n);
+/* The length of the longest prefix of s, at most max bytes, that does not end inside a UTF-8
+ * character: what to give "%.*s" so that a cut never splits one. */
+size_t rg_utf8_prefix(const char *s, size_t max);
+/* snprintf() that never leaves half a UTF-8 character: when the output is truncated, an incomplete
+ * character at its end is dropped as well.  Returns what vsnprintf() returns. */
+int rg_snprintf_utf8(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int rg_vsnprintf_utf8(char *buf, size_t size, const char *fmt, va_list ap);
 /* A real calendar date "YYYY-MM-DD" (2016-02-30 is not).  Returns 1 if valid. */
 int rg_date_valid(const char *s);
 /* "YYYY-MM-DD" or an ISO 8601 UTC time "YYYY-MM-DDTHH:MM:SS[.fff]Z".  Returns 1 if valid. */

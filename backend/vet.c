@@ -409,7 +409,7 @@ static int read_and_eval(rg_db *db, const rg_rules *rules, int64_t id, rg_vet_ro
     if ((rc = rg_rules_lookup_register(rules, db, &row->in)) < 0)
         return rc;
     if ((rc = rg_rules_eval(rules, &row->in, &row->res)) < 0)
-        return rg_fail(db, rc, "out of memory evaluating the rules");
+        return rg_rules_eval_failed(db, rc, id);
     return 0;
 }
 

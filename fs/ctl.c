@@ -68,7 +68,7 @@ static int check_revet(struct ctl_ctx *c, struct ctl_line *l, char *err, size_t 
     if (!(l->ids = calloc((size_t)l->nwords, sizeof *l->ids)))
         return -ENOMEM;
     if (rg_scope_parse(l->nwords, l->words, &l->scope, l->ids, l->nwords, why, sizeof why) < 0) {
-        snprintf(err, errlen, "line %d: %s", l->lineno, why);
+        rg_snprintf_utf8(err, errlen, "line %d: %s", l->lineno, why);
         return -EINVAL;
     }
     if (l->scope.kind == RG_SCOPE_IDS) {
@@ -85,8 +85,8 @@ static int check_revet(struct ctl_ctx *c, struct ctl_line *l, char *err, size_t 
         if ((rc = rg_tree_folder_info(c->db, RG_FOLDER_CLP, l->scope.clp_slug, &count, &mtime)) < 0)
             return rc;
         if (count == 0) {
-            snprintf(err, errlen, "line %d: no CLP '%s' (the names are those of clps/)", l->lineno,
-                     l->scope.clp_slug);
+            rg_snprintf_utf8(err, errlen, "line %d: no CLP '%s' (the names are those of clps/)",
+                             l->lineno, l->scope.clp_slug);
             return -EINVAL;
         }
     }
@@ -108,8 +108,8 @@ static int check_cancel(struct ctl_ctx *c, struct ctl_line *l, char *err, size_t
     int rc;
 
     if (fs_parse_id(l->words[0], &l->job) < 0) {
-        snprintf(err, errlen, "line %d: '%s' is not a job number (see jobs/)", l->lineno,
-                 l->words[0]);
+        rg_snprintf_utf8(err, errlen, "line %d: '%s' is not a job number (see jobs/)", l->lineno,
+                         l->words[0]);
         return -EINVAL;
     }
     if ((rc = rg_tree_job_find(c->db, l->job, &j)) == -ENOENT) {
@@ -301,8 +301,8 @@ static int parse_line(const struct ctl_table *t, char *s, struct ctl_line *l, ch
             l->cmd = &t->cmds[i];
     if (!l->cmd) {
         command_names(t, names, sizeof names);
-        snprintf(err, errlen, "line %d: unknown command '%.64s' (%s takes %s)", l->lineno, s,
-                 t->file, names);
+        rg_snprintf_utf8(err, errlen, "line %d: unknown command '%.*s' (%s takes %s)", l->lineno,
+                         (int)rg_utf8_prefix(s, 64), s, t->file, names);
         return -EINVAL;
     }
     rest = trim(rest);
@@ -470,8 +470,8 @@ int fs_ctl_write(struct rg_fs *fs, fuse_ino_t ino, const char *buf, size_t size,
     }
     for (int i = 0; i < n; i++) {
         if ((rc = lines[i].cmd->run(&c, &lines[i])) < 0) {
-            snprintf(err, sizeof err, "line %d: %s%s", lines[i].lineno, rg_db_errmsg(c.db),
-                     i > 0 ? " (the lines before it were carried out)" : "");
+            rg_snprintf_utf8(err, sizeof err, "line %d: %s%s", lines[i].lineno, rg_db_errmsg(c.db),
+                             i > 0 ? " (the lines before it were carried out)" : "");
             /* The backend's "no such" and "bad value" are the writer's mistake, not the disk's. */
             if (rc == -ENOENT)
                 rc = -EINVAL;

@@ -37,6 +37,10 @@ echo release >"$app/ctl" || fail "release was refused"
 echo "note said on a public forum that they support another party" >"$app/ctl" || fail "the note was refused"
 grep -q 'public forum' "$app/record.json" || fail "the note is not in record.json"
 jq -e . "$app/record.json" >/dev/null || fail "record.json is not JSON"
+# The rules quote the newest note up to 200 bytes; byte 200 here is inside an e-acute.
+echo "note $(printf 'b%.0s' $(seq 199))éé and so on" >"$app/ctl" || fail "the long note was refused"
+jq -e '.reasons[] | select(.rule == "aims-and-values") | .reason | test("b\"; only")' \
+    "$app/record.json" >/dev/null || fail "the long note's quote: $(head -c 600 "$app/record.json")"
 
 note "bad writes fail with EINVAL and change nothing but one ctl.refused event"
 before=$(md5sum <register.tsv)
@@ -70,6 +74,10 @@ refused "$app/ctl" '\n'
 refused "$app/ctl" 'approve looks fine\nfrobnicate\n'
 refused "$app/ctl" 'approve \xff\xfe\n'
 tail -n 1 audit/log | grep -qF '\\xff\\xfe' || fail "the refused bytes are not recorded escaped"
+# The error quotes an unknown command up to 64 bytes; byte 64 here is inside an e-acute.
+refused "$app/ctl" "$(printf 'c%.0s' $(seq 63))éé\n"
+tail -n 1 audit/log | grep -qF "unknown command '$(printf 'c%.0s' $(seq 63))'" ||
+    fail "the refusal does not quote the command's whole characters: $(tail -n 1 audit/log | cut -c1-300)"
 refused ctl 'revet 1\n'
 refused ctl "revet $id 12345\\n"
 refused ctl 'revet\n'

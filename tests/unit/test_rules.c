@@ -530,6 +530,53 @@ static void test_eligibility(void **state)
     expect(f, &ok, RG_APPROVED, "none");   /* fourteen today */
 }
 
+/* Where the rules cut text to a length (an evidence note, an organisation's long name in the
+ * one-line summary), the cut never splits a character: the reasons still parse as JSON and the
+ * summary a re-vet compares and the export prints stays UTF-8. */
+static void test_cuts_keep_characters_whole(void **state)
+{
+    struct fixture *f = *state;
+    static const char party[] = "Коммунистическая партия Российской Федерации";   /* 83 bytes */
+    app kprf = A(70, "Pat", "Pike", "1970-01-01");
+    char note[256];
+    rg_evidence_item ev = { 11, "note", note, "bob:1001", "2026-06-25T10:00:00Z" };
+    rg_applicant_in in = {
+        .id = 71, .given_name = "Quin", .family_name = "Quay", .date_of_birth = "1970-01-01",
+        .email = "", .postcode = "BS6 5AB", .kind = "member", .joined_day = "2026-06-20",
+        .declared_party = "", .aims_values = "yes", .evidence = &ev, .nevidence = 1,
+    };
+    app quin = A(71, "Quin", "Quay", "1970-01-01");
+    json_error_t err;
+    const char *why;
+
+    add_org(f, party, "КПРФ");
+    kprf.declared = "КПРФ";
+    add_app(f, &kprf), add_app(f, &quin);
+    assert_int_equal(rg_setting_set(f->db, &ALICE, "auto_exclude", "off"), 1);
+
+    /* the organisation's name is longer than the evidence field: cut between two letters */
+    expect(f, &kprf, RG_REVIEW, "declared-party");
+    assert_int_equal(f->res.recommended, RG_EXCLUDED);
+    assert_string_equal(field(reason(f, "declared-party"), "evidence"), party);
+    assert_true(strlen(f->res.evidence) < strlen(party));
+    assert_true(strncmp(f->res.evidence, party, strlen(f->res.evidence)) == 0);
+    if (!rg_utf8_valid(f->res.evidence, strlen(f->res.evidence)) ||
+        !rg_utf8_valid(f->res.summary, strlen(f->res.summary)))
+        fail_msg("a cut split a character: evidence '%s', summary '%s'", f->res.evidence,
+                 f->res.summary);
+
+    /* a note quoted up to 200 bytes, where byte 200 is the middle of an e-acute */
+    memset(note, 'a', 199);
+    strcpy(note + 199, "\xc3\xa9\xc3\xa9 and more");
+    assert_int_equal(rg_rules_lookup_register(f->rules, f->db, &in), 0);
+    assert_int_equal(rg_rules_eval(f->rules, &in, &f->res), 0);
+    json_decref(f->reasons);
+    if (!(f->reasons = json_loads(f->res.reasons.data, 0, &err)))
+        fail_msg("the reasons are not JSON (%s): %s", err.text, f->res.reasons.data);
+    why = field(reason(f, "aims-and-values"), "reason");
+    assert_non_null(strstr(why, "aaaa\"; only a person"));   /* 199 a's, no half e-acute */
+}
+
 static void test_strongest_wins_every_reason_kept(void **state)
 {
     struct fixture *f = *state;
@@ -627,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aims_and_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eligibility, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cuts_keep_characters_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strongest_wins_every_reason_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_exclude_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ballot, setup, teardown),

@@ -234,6 +234,57 @@ static void test_utf8_valid(void **state)
 #undef C
 }
 
+/* A cut of text at a byte count never splits a character: the prefix ends before it. */
+static void test_utf8_prefix(void **state)
+{
+    static const struct { const char *s; size_t max, want; const char *what; } cases[] = {
+        { "Siân", 10, 5, "shorter than max: all of it" },
+        { "Siân", 5, 5, "exactly max" },
+        { "Siân", 3, 2, "max falls inside the a-circumflex: cut before it" },
+        { "Siân", 4, 4, "max falls after it" },
+        { "\xe2\x82\xac\xe2\x82\xac", 4, 3, "inside the second euro sign" },
+        { "\xe2\x82\xac\xe2\x82\xac", 2, 0, "inside the first" },
+        { "\xf0\x9f\x98\x80x", 3, 0, "inside a four-byte emoji" },
+        { "\xf0\x9f\x98\x80x", 4, 4, "just after it" },
+        { "abc", 0, 0, "max 0" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (rg_utf8_prefix(cases[i].s, cases[i].max) != cases[i].want)
+            fail_msg("rg_utf8_prefix, %s: %zu, want %zu", cases[i].what,
+                     rg_utf8_prefix(cases[i].s, cases[i].max), cases[i].want);
+}
+
+/* snprintf's truncation keeps whole characters, and says how long the whole output would be. */
+static void test_snprintf_utf8(void **state)
+{
+    char buf[6];
+
+    (void)state;
+    /* "ab" + "ééé": 8 bytes; 5 fit, and the fifth is the first byte of the second e-acute. */
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "ab%s", "\xc3\xa9\xc3\xa9\xc3\xa9"), 8);
+    assert_string_equal(buf, "ab\xc3\xa9");
+    assert_true(rg_utf8_valid(buf, strlen(buf)));
+    /* a euro sign cut after one of its three bytes */
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "abcd\xe2\x82\xac"), 7);
+    assert_string_equal(buf, "abcd");
+    /* cut after two of its three bytes */
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "abc\xe2\x82\xac"), 6);
+    assert_string_equal(buf, "abc");
+    /* fits: untouched */
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "a\xe2\x82\xac"), 4);
+    assert_string_equal(buf, "a\xe2\x82\xac");
+    /* ASCII cut as snprintf cuts it */
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "%s", "abcdefgh"), 8);
+    assert_string_equal(buf, "abcde");
+    /* a four-byte character that exactly fills the buffer, then one cut inside */
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "a\xf0\x9f\x98\x80"), 5);
+    assert_string_equal(buf, "a\xf0\x9f\x98\x80");
+    assert_int_equal(rg_snprintf_utf8(buf, sizeof buf, "ab\xf0\x9f\x98\x80"), 6);
+    assert_string_equal(buf, "ab");
+}
+
 /* A setting from the environment (REGFS_BUSY_TIMEOUT, REGFS_PIN_MAX) is taken only when it is a
  * whole number in range; anything else leaves the default. */
 static void test_env_long(void **state)
@@ -365,6 +416,8 @@ int main(void)
         cmocka_unit_test(test_json_str_refuses_bad_utf8),
         cmocka_unit_test(test_buf_add_int),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_prefix),
+        cmocka_unit_test(test_snprintf_utf8),
         cmocka_unit_test(test_env_long),
         cmocka_unit_test(test_clock),
         cmocka_unit_test(test_actor),
