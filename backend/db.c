@@ -388,8 +388,10 @@ int rg_db_open(const char *path, int flags, rg_db **out)
         return rc;
     if (version < rg_schema_nmigrations) {
         if (db->readonly)
-            return rg_fail(db, -EPROTO, "%s: schema version %d needs upgrading; open it read-write once",
-                           path, version);
+            return rg_fail(db, -EPROTO, "%s: schema version %d is older than this regfs's %d, and a"
+                           " read-only command does not upgrade it: mount the register, or run"
+                           " `regfs vet` on it, once (the upgrade keeps every row and the audit log)",
+                           path, version, rg_schema_nmigrations);
         if ((rc = migrate(db, version)) < 0)
             return rc;
     }

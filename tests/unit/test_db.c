@@ -369,7 +369,9 @@ static void test_readonly_refuses_old_schema(void **state)
         unlink(t->path);
         build_at_version(t->path, v, first_hash);
         const char *msg = open_expect(t->path, RG_OPEN_READONLY, v == 0 ? -EINVAL : -EPROTO);
-        assert_non_null(strstr(msg, v == 0 ? "an empty file" : "upgrad"));
+        if (v > 0 && !(strstr(msg, "is older than this regfs's") && strstr(msg, "mount the register")))
+            fail_msg("version %d: the refusal does not say what to do: %s", v, msg);
+        assert_true(v > 0 || strstr(msg, "an empty file"));
         /* and nothing was written */
         assert_int_equal(file_int(t->path, "PRAGMA user_version"), v);
     }
