@@ -37,6 +37,8 @@ struct rg_csv {
     bool started;           /* the byte-order mark has been looked for */
     bool eof;               /* read(2) has returned 0 */
     bool skipping;          /* discarding through the next LF: the tail of a rejected record */
+    unsigned char lead[2];  /* the input's first two bytes (after a UTF-8 byte-order mark) */
+    size_t nlead;
 
     char *val;              /* the current record's unescaped values, each NUL-terminated */
     const char **field;     /* max_fields pointers into val */
@@ -157,8 +159,23 @@ static int skip_bom(rg_csv *c)
     }
     if (c->e >= sizeof bom && memcmp(c->buf, bom, sizeof bom) == 0)
         c->r = sizeof bom;
+    c->nlead = c->e - c->r < sizeof c->lead ? c->e - c->r : sizeof c->lead;
+    memcpy(c->lead, c->buf + c->r, c->nlead);
     c->started = true;
     return 0;
+}
+
+const char *rg_csv_not_utf8(const rg_csv *c)
+{
+    const unsigned char *b = c->lead;
+
+    if (c->nlead < 2)
+        return NULL;
+    if ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF))
+        return "the file is UTF-16 (it starts with a UTF-16 byte-order mark)";
+    if ((b[0] && b[0] < 0x80 && !b[1]) || (!b[0] && b[1] && b[1] < 0x80))
+        return "the file looks like UTF-16 (a NUL byte beside each letter)";
+    return NULL;
 }
 
 /* Discards input through the next LF, reading as needed.  Returns 0 or a negative errno. */
@@ -505,6 +522,16 @@ static bool has_problem(enum header_problem p, const rg_csv_record *h, const cha
     return true;
 }
 
+/* Whether the header holds a carriage return: then the lines end in CR alone (a header field
+ * never holds one), and the whole file reads as one record. */
+static bool header_has_cr(const rg_csv_record *hdr)
+{
+    for (int j = 0; j < hdr->nfields; j++)
+        if (memchr(hdr->field[j], '\r', hdr->len[j]))
+            return true;
+    return false;
+}
+
 int rg_csv_map_header(const rg_csv_record *hdr, const char *const *wanted, int nwanted,
                       int *index_out, char *err, size_t errlen)
 {
@@ -519,6 +546,11 @@ int rg_csv_map_header(const rg_csv_record *hdr, const char *const *wanted, int n
         err[0] = '\0';
     for (int i = 0; i < nwanted; i++)
         index_out[i] = -1;
+    if (header_has_cr(hdr)) {
+        msg_add(&m, "its lines end in a carriage return alone (old Mac line endings), so the whole"
+                " file reads as one line: convert them, e.g. with tr '\\r' '\\n'");
+        return -EINVAL;
+    }
     if (hdr->error != RG_CSV_OK) {
         msg_add(&m, "header: %s", hdr->message);
         return -EINVAL;

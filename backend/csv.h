@@ -69,6 +69,10 @@ rg_csv *rg_csv_open_fd(int fd, const rg_csv_limits *lim);
  * rg_csv_open_fd() sets it. */
 rg_csv *rg_csv_open_path(const char *path, const rg_csv_limits *lim);
 
+/* After the first rg_csv_next(): why the input is not UTF-8 text at all, judged by its first
+ * two bytes (UTF-16, with or without its byte-order mark), or NULL. */
+const char *rg_csv_not_utf8(const rg_csv *c);
+
 /* Frees the reader and closes the descriptor rg_csv_open_path() opened.  NULL is allowed. */
 void rg_csv_close(rg_csv *c);
 

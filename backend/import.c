@@ -1106,6 +1106,9 @@ static int read_header(struct import *x, rg_csv *csv)
     else if (rc == 0)
         rc = rg_fail(x->db, -EINVAL, "%s: empty file: no header row (%s files have the columns %s)",
                      x->name, x->k->name, list.data ? list.data : "");
+    else if (rg_csv_not_utf8(csv))
+        rc = rg_fail(x->db, -EINVAL, "%s: %s, not UTF-8: save it as \"CSV UTF-8\", or convert it"
+                     " with iconv -f UTF-16 -t UTF-8", x->name, rg_csv_not_utf8(csv));
     else if (rg_csv_map_header(&rec, names, x->k->ncols, x->index, err, sizeof err) < 0)
         rc = rg_fail(x->db, -EINVAL, "%s: %s (%s files have exactly the columns %s)", x->name, err,
                      x->k->name, list.data ? list.data : "");

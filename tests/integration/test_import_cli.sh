@@ -101,6 +101,21 @@ expect_in err "missing columns: date_of_birth, email, postcode"
 expect_in err "unknown column: e-mail"
 [ -e cols.rejects.csv ] && fail "a refused file left a rejects file"
 [ "$(count 'SELECT count(*) FROM audit')" = "$events" ] || fail "a refused file wrote audit events"
+# A spreadsheet's other exports: UTF-16 (with and without its byte-order mark), and lines ending
+# in CR alone.  Each is named for what it is, with the way to convert it.
+for enc in UTF-16 UTF-16LE UTF-16BE; do
+    printf '%s\n1000021,Ann,Smith,,,,Leeds,member,2016-01-05,,yes\n' "$HEADER" | iconv -f UTF-8 -t $enc >utf16.csv
+    run 1 "$REGFS" import db applicants utf16.csv
+    expect_in err "utf16.csv: the file "
+    expect_in err "UTF-16"
+    expect_in err "iconv -f UTF-16 -t UTF-8"
+done
+printf '%s\r1000022,Ann,Smith,,,,Leeds,member,2016-01-05,,yes\r' "$HEADER" >mac.csv
+run 1 "$REGFS" import db applicants mac.csv
+expect_in err "mac.csv: its lines end in a carriage return alone"
+[ "$(count 'SELECT count(*) FROM applicant WHERE id IN (1000021, 1000022)')" = 0 ] ||
+    fail "a UTF-16 or CR-only file imported rows"
+[ "$(count 'SELECT count(*) FROM audit')" = "$events" ] || fail "a file in the wrong format wrote audit events"
 printf '%s\n1000020,"Ann,Smith,,,,Leeds,member,2016-01-05,,yes\n' "$HEADER" >open.csv
 run 3 "$REGFS" import db applicants open.csv
 expect_in err "open.csv:2: given_name: unterminated quoted field 2"
