@@ -444,8 +444,7 @@ int rg_tree_reader_setup(rg_db *db)
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 if the bytes there are not one. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-                                 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t len = rg_utf8_char_len(s[0]);
 
     if (len == 0 || len > n)
         return 0;

@@ -266,25 +266,25 @@ size_t rg_utf8_prefix(const char *s, size_t max)
     return n;
 }
 
+size_t rg_utf8_char_len(unsigned char c)
+{
+    return c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+}
+
 int rg_vsnprintf_utf8(char *buf, size_t size, const char *fmt, va_list ap)
 {
     int n = vsnprintf(buf, size, fmt, ap);
-    size_t len, lead, need;
+    size_t len, start;
 
     if (n < 0 || size == 0 || (size_t)n < size)
         return n;
-    /* Truncated to len bytes: if the last character's first byte promises more bytes than
-     * are left, the cut fell inside it. */
+    /* Cut to len bytes.  The last character starts at most 3 bytes back; if it is longer than
+     * what is left of it, the cut fell inside it. */
     len = size - 1;
-    for (lead = len; lead > 0 && len - lead < 4 && ((unsigned char)buf[lead - 1] & 0xC0) == 0x80; lead--)
-        ;
-    if (lead == 0)
-        return n;
-    lead--;
-    need = (unsigned char)buf[lead] >= 0xF0 ? 4 : (unsigned char)buf[lead] >= 0xE0 ? 3
-         : (unsigned char)buf[lead] >= 0xC0 ? 2 : 1;
-    if (len - lead < need)
-        buf[lead] = '\0';
+    for (start = len; start > 0 && len - start < 3 && ((unsigned char)buf[start - 1] & 0xC0) == 0x80;)
+        start--;
+    if (start > 0 && len - (start - 1) < rg_utf8_char_len((unsigned char)buf[start - 1]))
+        buf[start - 1] = '\0';
     return n;
 }
 

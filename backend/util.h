@@ -81,6 +81,9 @@ void rg_buf_add_int(rg_buf *b, int64_t v);
 
 /* Strict UTF-8 (no overlongs, surrogates or NULs).  Returns 1 if valid. */
 int rg_utf8_valid(const char *s, size_t n);
+/* The length of the UTF-8 character whose first byte is c (1 to 4), or 0 if no character starts
+ * with c (a continuation byte, or 0xF8 and above). */
+size_t rg_utf8_char_len(unsigned char c);
 /* The length of the longest prefix of s, at most max bytes, that does not end inside a UTF-8
  * character: what to give "%.*s" so that a cut never splits one. */
 size_t rg_utf8_prefix(const char *s, size_t max);
