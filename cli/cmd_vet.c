@@ -165,8 +165,14 @@ int cmd_vet(int argc, char **argv)
     for (int k = 0; k < n && !interrupted; k++) {
         rg_job_info j;
         char a[32], b[32];
+        long pid;
         if (rg_job_get(db, resume[k], &j) < 0)
             continue;
+        if ((pid = rg_job_owner_pid(&j)) > 0 && pid != (long)getpid()) {
+            printf("job %" PRId64 " (%s, requested by %s) is being run by process %ld: left to it\n",
+                   j.id, j.scope, j.requested_by, pid);
+            continue;
+        }
         printf("resuming job %" PRId64 " (%s, requested by %s): %s of %s vetted\n", j.id, j.scope,
                j.requested_by, commas(j.done, a), commas(j.total, b));
         if ((status = run_job(db, resume[k], quiet, &finished)) != RG_EXIT_OK)
