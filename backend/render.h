@@ -63,10 +63,10 @@ void rg_export_header(enum rg_export_format fmt, rg_buf *out);
 /*
  * Appends the lines of at most max_rows applicants with id > after_id, in id order, and sets
  * *last_id to the last id rendered (unchanged when there are none).  newest_ns, unless NULL, is
- * raised to the newest changed_ns among them: over a whole export, the register's mtime.  Returns the number of rows
- * rendered (0 at the end) or a negative errno (-EINVAL when max_rows < 1).  Call inside
- * rg_db_read_begin() for one consistent view across calls.  One indexed range read per call: a
- * batch of a few thousand rows costs milliseconds, whatever after_id is.
+ * raised to the newest changed_ns among them: over a whole export, the register's mtime.  Returns
+ * the number of rows rendered (0 at the end) or a negative errno (-EINVAL when max_rows < 1).
+ * Call inside rg_db_read_begin() for one consistent view across calls.  One indexed range read
+ * per call: a batch of a few thousand rows costs milliseconds, whatever after_id is.
  */
 int rg_export_rows(rg_db *db, enum rg_export_format fmt, int64_t after_id, int max_rows,
                    rg_buf *out, int64_t *last_id, int64_t *newest_ns);
